@@ -1,0 +1,404 @@
+"""Case files: YAML -> validated `Case`s, with errors that name file, line, case and field.
+
+Everything a case will do is checked here, at collection time: unknown keys (a typo must not
+silently disable a check), assertion configuration, `{{var}}` references and id uniqueness.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_llmgate.assertions import AssertionConfigError, AssertionSpec, parse_assertion
+from pytest_llmgate.budgets import Budgets
+from pytest_llmgate.errors import CaseFileError
+
+FILE_KEYS = ("baseline", "defaults", "cases")
+# Keys a case may take; `defaults` takes the same minus the per-case ones.
+DEFAULTABLE_KEYS = ("system", "params", "tags", "budgets", "tools", "vars", "assert")
+CASE_KEYS = ("id", "description", "prompt", "messages", "overrides", *DEFAULTABLE_KEYS)
+OVERRIDE_KEYS = ("system", "params", "prompt", "messages", "tools")
+BUDGET_KEYS = ("latency_ms", "output_tokens", "prompt_tokens", "total_tokens")
+MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
+CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+VAR_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class LineDict(dict[str, Any]):
+    """A YAML mapping that remembers the line it starts on (1-based)."""
+
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe loader that keeps line numbers and refuses duplicate keys (a silent overwrite hides a case)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    mapping = LineDict()
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if key in mapping:
+            raise yaml.MarkedYAMLError(
+                problem=f"duplicate key {key!r} (the later value would silently replace the earlier)",
+                problem_mark=key_node.start_mark,
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line(node: Any, default: int | None) -> int | None:
+    return node.line if isinstance(node, LineDict) else default
+
+
+@dataclass(frozen=True)
+class Case:
+    """One prompt case, validated; `request_for(model)` gives what is sent to that model."""
+
+    id: str
+    path: Path
+    line: int
+    messages: tuple[Mapping[str, Any], ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tags: tuple[str, ...] = ()
+    budgets: Budgets = field(default_factory=Budgets)
+    assertions: tuple[AssertionSpec, ...] = ()
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+    def request_for(self, model: str) -> dict[str, Any]:
+        """The keyword arguments of `chat.completions.create` for `model`, overrides applied."""
+        override = self.overrides.get(model, {})
+        messages = list(override.get("messages") or self.messages)
+        params = {**self.params, **override.get("params", {})}
+        tools = override.get("tools", self.tools)
+        request: dict[str, Any] = {"model": model, "messages": [dict(message) for message in messages]}
+        request.update(params)
+        if tools:
+            request["tools"] = [dict(tool) for tool in tools]
+        return request
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    path: Path
+    baseline: str | None
+    cases: tuple[Case, ...]
+
+
+def load_case_file(path: Path) -> CaseFile:
+    """Parse and validate one `llm_*.yaml` file; raise CaseFileError on the first problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseFileError(path, f"cannot read the case file: {exc}") from exc
+    return parse_case_file(text, path)
+
+
+def parse_case_file(text: str, path: Path) -> CaseFile:
+    try:
+        document = yaml.load(text, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise CaseFileError(path, f"invalid YAML: {exc.problem}", line=line) from exc
+    except yaml.YAMLError as exc:
+        raise CaseFileError(path, f"invalid YAML: {exc}") from exc
+    if document is None:
+        raise CaseFileError(path, "the file is empty; it needs a 'cases:' list", hint=_EXAMPLE_HINT)
+    if not isinstance(document, Mapping):
+        raise CaseFileError(path, "the top level must be a mapping with 'cases:'", line=1, hint=_EXAMPLE_HINT)
+    _reject_unknown(path, document, FILE_KEYS, line=_line(document, 1), case_id=None, what="top-level key")
+    baseline = document.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline.strip()):
+        raise CaseFileError(path, f"baseline must be a model name, got {baseline!r}", field="baseline")
+    defaults = document.get("defaults") or LineDict()
+    if not isinstance(defaults, Mapping):
+        raise CaseFileError(path, "defaults must be a mapping", line=_line(defaults, None), field="defaults")
+    _reject_unknown(path, defaults, DEFAULTABLE_KEYS, line=_line(defaults, None), case_id=None, what="key")
+    raw_cases = document.get("cases")
+    if not isinstance(raw_cases, list) or not raw_cases:
+        raise CaseFileError(
+            path, "'cases:' must be a non-empty list of cases", line=_line(document, 1), hint=_EXAMPLE_HINT
+        )
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_cases):
+        case = _parse_case(path, raw, defaults, index)
+        if case.id in seen:
+            raise CaseFileError(
+                path,
+                f"duplicate case id (first defined on line {seen[case.id]}); ids must be unique in a file",
+                line=case.line,
+                case_id=case.id,
+                field="id",
+            )
+        seen[case.id] = case.line
+        cases.append(case)
+    return CaseFile(path=path, baseline=baseline, cases=tuple(cases))
+
+
+_EXAMPLE_HINT = "Example:\n    cases:\n      - id: greet\n        prompt: Say hello\n        assert: [{type: icontains, value: hello}]"
+
+
+def _reject_unknown(
+    path: Path,
+    mapping: Mapping[str, Any],
+    allowed: Sequence[str],
+    *,
+    line: int | None,
+    case_id: str | None,
+    what: str,
+) -> None:
+    for key in mapping:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CaseFileError(
+                path,
+                f"unknown {what} {key!r}{suggestion}; allowed: {', '.join(allowed)}",
+                line=line,
+                case_id=case_id,
+                field=str(key),
+            )
+
+
+def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -> Case:
+    if not isinstance(raw, Mapping):
+        raise CaseFileError(path, f"case #{index + 1} must be a mapping with an 'id', got {raw!r}")
+    line = _line(raw, 1) or 1
+    case_id = raw.get("id")
+    if not isinstance(case_id, str) or not CASE_ID.match(case_id):
+        raise CaseFileError(
+            path,
+            f"case #{index + 1} needs an 'id' of letters, digits, '.', '_' or '-' (got {case_id!r}); "
+            "it names the pytest item",
+            line=line,
+            field="id",
+        )
+    err = _ErrorFactory(path, line, case_id)
+    _reject_unknown(path, raw, CASE_KEYS, line=line, case_id=case_id, what="key")
+
+    merged: dict[str, Any] = {}
+    for key in DEFAULTABLE_KEYS:
+        if key in defaults or key in raw:
+            merged[key] = _merge(key, defaults.get(key), raw.get(key))
+    variables = merged.get("vars") or {}
+    if not isinstance(variables, Mapping):
+        raise err("vars must be a mapping of name: value", "vars")
+
+    if ("prompt" in raw) == ("messages" in raw):
+        raise err("give exactly one of 'prompt' (text) or 'messages' (a chat list)", "prompt")
+    system = merged.get("system")
+    if system is not None and not isinstance(system, str):
+        raise err("system must be text", "system")
+    messages = _build_messages(err, system, raw.get("prompt"), raw.get("messages"), variables)
+
+    params = merged.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise err("params must be a mapping of chat.completions.create arguments", "params")
+    for reserved in ("model", "messages", "tools"):
+        if reserved in params:
+            raise err(f"params may not set {reserved!r}; it comes from the case and the run options", "params")
+    tools = _tools(err, merged.get("tools"))
+    tags = _tags(err, merged.get("tags"))
+    budgets = _budgets(err, merged.get("budgets"))
+
+    def override_messages(override: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """An override replaces the system text, the prompt or the whole message list."""
+        if "messages" in override:
+            prompt, chat = None, override["messages"]
+        elif "prompt" in override:
+            prompt, chat = override["prompt"], None
+        else:
+            prompt, chat = raw.get("prompt"), raw.get("messages")
+        return _build_messages(err, override.get("system", system), prompt, chat, variables)
+
+    overrides = _overrides(err, raw.get("overrides"), override_messages)
+    assertions = _assertions(path, err, merged.get("assert"), line)
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        raise err("description must be text", "description")
+    return Case(
+        id=case_id,
+        path=path,
+        line=line,
+        messages=tuple(messages),
+        params=dict(params),
+        tools=tools,
+        tags=tags,
+        budgets=budgets,
+        assertions=assertions,
+        overrides=overrides,
+        vars=dict(variables),
+        description=description,
+    )
+
+
+class _ErrorFactory:
+    def __init__(self, path: Path, line: int, case_id: str) -> None:
+        self.path, self.line, self.case_id = path, line, case_id
+
+    def __call__(self, message: str, field: str | None = None, line: int | None = None) -> CaseFileError:
+        return CaseFileError(
+            self.path, message, line=line or self.line, case_id=self.case_id, field=field
+        )
+
+
+def _merge(key: str, default: Any, value: Any) -> Any:
+    """Case keys win; mappings merge key by key, `tags` and `assert` lists add to the defaults."""
+    if default is None:
+        return value
+    if value is None:
+        return default
+    if isinstance(default, Mapping) and isinstance(value, Mapping):
+        return {**default, **value}
+    if key in ("tags", "assert") and isinstance(default, list) and isinstance(value, list):
+        return [*default, *(item for item in value if key != "tags" or item not in default)]
+    return value
+
+
+def _substitute(err: _ErrorFactory, text: str, variables: Mapping[str, Any], where: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            known = ", ".join(sorted(variables)) or "none defined"
+            raise err(f"{where} uses {{{{{name}}}}} but vars has no {name!r} ({known})", "vars")
+        return str(variables[name])
+
+    return VAR_REFERENCE.sub(replace, text)
+
+
+def _build_messages(
+    err: _ErrorFactory,
+    system: str | None,
+    prompt: Any,
+    messages: Any,
+    variables: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    if system is not None:
+        result.append({"role": "system", "content": _substitute(err, system, variables, "system")})
+    if prompt is not None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise err("prompt must be non-empty text", "prompt")
+        result.append({"role": "user", "content": _substitute(err, prompt, variables, "prompt")})
+        return result
+    if not isinstance(messages, list) or not messages:
+        raise err("messages must be a non-empty list of {role, content}", "messages")
+    for position, message in enumerate(messages):
+        line = _line(message, None)
+        if not isinstance(message, Mapping) or "role" not in message:
+            raise err(f"messages[{position}] must be a mapping with 'role' and 'content'", "messages", line)
+        if message["role"] not in MESSAGE_ROLES:
+            raise err(
+                f"messages[{position}] has role {message['role']!r}; use one of {', '.join(MESSAGE_ROLES)}",
+                "messages",
+                line,
+            )
+        rendered = dict(message)
+        content = message.get("content")
+        if isinstance(content, str):
+            rendered["content"] = _substitute(err, content, variables, f"messages[{position}]")
+        result.append(rendered)
+    return result
+
+
+def _tools(err: _ErrorFactory, raw: Any) -> tuple[Mapping[str, Any], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise err("tools must be a list of OpenAI tool definitions", "tools")
+    for position, tool in enumerate(raw):
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise err(
+                f"tools[{position}] must look like {{type: function, function: {{name: ..., parameters: ...}}}}",
+                "tools",
+                _line(tool, None),
+            )
+    return tuple(dict(tool) for tool in raw)
+
+
+def _tags(err: _ErrorFactory, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(tag, str) and tag.isidentifier() for tag in raw):
+        raise err(f"tags must be a list of identifiers (they become pytest markers), got {raw!r}", "tags")
+    return tuple(raw)
+
+
+def _budgets(err: _ErrorFactory, raw: Any) -> Budgets:
+    if raw is None:
+        return Budgets()
+    if not isinstance(raw, Mapping):
+        raise err("budgets must be a mapping like {latency_ms: 2000, output_tokens: 300}", "budgets")
+    for key, value in raw.items():
+        if key not in BUDGET_KEYS:
+            raise err(f"unknown budget {key!r}; allowed: {', '.join(BUDGET_KEYS)}", f"budgets.{key}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise err(f"budget {key} must be a positive number, got {value!r}", f"budgets.{key}")
+    return Budgets(**{key: float(value) for key, value in raw.items()})
+
+
+def _overrides(
+    err: _ErrorFactory, raw: Any, build_messages: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+) -> Mapping[str, Mapping[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise err("overrides must map a model name to {system, params, prompt, messages, tools}", "overrides")
+    result: dict[str, Mapping[str, Any]] = {}
+    for model, override in raw.items():
+        if not isinstance(override, Mapping):
+            raise err(f"overrides[{model!r}] must be a mapping", "overrides")
+        for key in override:
+            if key not in OVERRIDE_KEYS:
+                close = difflib.get_close_matches(str(key), OVERRIDE_KEYS, n=1)
+                suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+                raise err(
+                    f"unknown key {key!r} in overrides[{model!r}]{suggestion}; allowed: {', '.join(OVERRIDE_KEYS)}",
+                    f"overrides.{model}.{key}",
+                    _line(override, None),
+                )
+        resolved: dict[str, Any] = {}
+        if "params" in override:
+            if not isinstance(override["params"], Mapping):
+                raise err(f"overrides[{model!r}].params must be a mapping", f"overrides.{model}.params")
+            resolved["params"] = dict(override["params"])
+        if "tools" in override:
+            resolved["tools"] = _tools(err, override["tools"])
+        if any(key in override for key in ("system", "prompt", "messages")):
+            resolved["messages"] = build_messages(override)
+        result[str(model)] = resolved
+    return result
+
+
+def _assertions(path: Path, err: _ErrorFactory, raw: Any, case_line: int) -> tuple[AssertionSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise err("assert must be a list of assertions like {type: contains, value: ...}", "assert")
+    specs: list[AssertionSpec] = []
+    for position, entry in enumerate(raw):
+        try:
+            specs.append(parse_assertion(entry, base_dir=path.parent))
+        except AssertionConfigError as exc:
+            field_name = f"assert[{position}]" + (f".{exc.field}" if exc.field else "")
+            raise err(exc.message, field_name, _line(entry, case_line)) from exc
+    return tuple(specs)

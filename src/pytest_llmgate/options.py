@@ -1,0 +1,122 @@
+"""Command-line flags and ini settings, resolved once into a frozen `Settings`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+DEFAULT_FILE_PATTERNS = ("llm_*.yaml", "llm_*.yml")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _model_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a model name cannot be empty")
+    return text.strip()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmgate", "pytest-llmgate: gate an LLM model upgrade")
+    group.addoption(
+        "--llm-candidate",
+        type=_model_name,
+        default=None,
+        metavar="MODEL",
+        help="model to compare with the baseline (e.g. gpt-5.5); without it the cases run on the baseline only",
+    )
+    group.addoption(
+        "--llm-baseline",
+        type=_model_name,
+        default=None,
+        metavar="MODEL",
+        help="baseline model; wins over ini llm_baseline and a case file's 'baseline:'",
+    )
+    group.addoption(
+        "--llm-base-url",
+        default=None,
+        metavar="URL",
+        help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI). Key from $OPENAI_API_KEY.",
+    )
+    group.addoption(
+        "--llm-record-mode",
+        choices=RECORD_MODES,
+        default=None,
+        help="vcrpy record mode: none (default: replay only, never calls the API), once, new_episodes, all",
+    )
+    group.addoption(
+        "--llm-cassette-dir",
+        default=None,
+        metavar="DIR",
+        help="where recordings live (default: cassettes/ beside each case file)",
+    )
+    group.addoption(
+        "--llm-strict",
+        action="store_true",
+        default=False,
+        help="fail cases that fail on both models instead of reporting them as xfailed",
+    )
+    group.addoption(
+        "--llm-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="timeout of one model call (default 60)",
+    )
+    parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
+    parser.addini(
+        "llm_files",
+        "glob patterns of case files",
+        type="args",
+        default=list(DEFAULT_FILE_PATTERNS),
+    )
+    parser.addini("llm_record_mode", "default record mode (none, once, new_episodes, all)", default="none")
+
+
+@dataclass(frozen=True)
+class Settings:
+    candidate: str | None
+    baseline: str | None
+    base_url: str | None
+    record_mode: str
+    cassette_dir: Path | None
+    strict: bool
+    timeout_s: float
+    file_patterns: tuple[str, ...]
+    rootdir: Path
+    invocation_dir: Path
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        record_mode = config.getoption("llm_record_mode") or config.getini("llm_record_mode") or "none"
+        if record_mode not in RECORD_MODES:
+            raise pytest.UsageError(
+                f"ini llm_record_mode = {record_mode!r} is not a record mode; use one of {', '.join(RECORD_MODES)}"
+            )
+        cassette_dir = config.getoption("llm_cassette_dir")
+        invocation_dir = config.invocation_params.dir
+        patterns = tuple(config.getini("llm_files") or DEFAULT_FILE_PATTERNS)
+        return cls(
+            candidate=config.getoption("llm_candidate"),
+            baseline=config.getoption("llm_baseline") or (config.getini("llm_baseline") or None),
+            base_url=config.getoption("llm_base_url"),
+            record_mode=record_mode,
+            cassette_dir=(invocation_dir / cassette_dir) if cassette_dir else None,
+            strict=bool(config.getoption("llm_strict")),
+            timeout_s=config.getoption("llm_timeout") or 60.0,
+            file_patterns=patterns,
+            rootdir=config.rootpath,
+            invocation_dir=invocation_dir,
+        )

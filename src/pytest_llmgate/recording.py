@@ -1,0 +1,316 @@
+"""Recording and replay of model calls with vcrpy: cassette paths, matching, scrubbing, latency.
+
+vcrpy's own patcher swaps `httpx2.HTTPTransport.handle_request` for the whole process, which
+cannot serve two cassettes at once. Here vcrpy's httpx2 stub is bound per cassette and reached
+through one `RecordingTransport` given to the OpenAI client: the cassette of the calling thread
+(a context variable) decides where a request is replayed from or recorded to. Cassettes are
+loaded with a safe YAML loader, stored with decoded bodies, scrubbed of secrets on both the
+request and the response side, and written whole (temp file + rename) or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import yaml
+from vcr.cassette import Cassette
+from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.filters import decode_response
+from vcr.record_mode import RecordMode
+from vcr.serialize import deserialize, serialize
+from vcr.stubs.httpx_stubs import vcr_handle_request
+
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+LATENCY_HEADER = "x-llmgate-latency-ms"
+MATCH_ON = ("method", "path", "body")
+REDACTED = "REDACTED"
+
+# Headers that carry credentials or identify the account; removed from requests AND responses.
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "openai-organization",
+        "openai-project",
+        "cookie",
+        "set-cookie",
+    }
+)
+# Headers that change on every call or machine and would make recordings noisy to review.
+VOLATILE_HEADER_PREFIXES = ("x-stainless-", "cf-", "x-request-id", "date", "user-agent", "openai-processing")
+# Strings shaped like credentials, scrubbed from bodies: OpenAI keys, org and project ids, bearer tokens.
+SECRET_PATTERN = re.compile(
+    rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}|org-[A-Za-z0-9]{16,}|proj_[A-Za-z0-9]{16,}"
+    rb"|[Bb]earer [A-Za-z0-9._-]{16,}"
+)
+
+
+def model_file_name(model: str) -> str:
+    """A file name for a model id: `meta-llama/Llama-3:8b` -> `meta-llama__Llama-3_8b`."""
+    name = model.replace("/", "__")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def cassette_path(cassette_dir: Path, file_stem: str, case_id: str, model: str) -> Path:
+    """`<dir>/<file stem>/<case id>/<model>.yaml`: one cassette per case and model."""
+    return cassette_dir / file_stem / case_id / f"{model_file_name(model)}.yaml"
+
+
+class _SafeYamlSerializer:
+    """vcrpy serializer that only ever uses YAML's safe loader and dumper."""
+
+    @staticmethod
+    def deserialize(cassette_string: str) -> Any:
+        return yaml.load(cassette_string, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+    @staticmethod
+    def serialize(cassette_dict: Any) -> str:
+        return yaml.dump(
+            cassette_dict,
+            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+            allow_unicode=True,
+            sort_keys=True,
+            width=120,
+        )
+
+
+class AtomicPersister:
+    """Writes a cassette to a temporary file in its folder and renames it into place.
+
+    A run killed mid-write (Ctrl-C, OOM, CI timeout) leaves the previous cassette or none, never a
+    truncated one.
+    """
+
+    @classmethod
+    def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:
+        from vcr.persisters.filesystem import CassetteNotFoundError
+
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            raise CassetteNotFoundError()
+        try:
+            return deserialize(text, serializer)
+        except (yaml.YAMLError, ValueError, KeyError, TypeError) as exc:
+            raise CorruptCassetteError(path, str(exc)) from exc
+
+    @staticmethod
+    def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
+        path = Path(cassette_path)
+        data = serialize(cassette_dict, serializer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+            raise
+
+
+class CorruptCassetteError(Exception):
+    def __init__(self, path: Path, detail: str) -> None:
+        detail = " ".join(detail.split())
+        super().__init__(f"cassette {path} cannot be read ({detail}); delete it and record it again")
+        self.path = path
+
+
+class RecordingMissing(Exception):
+    """A request has no recording and the record mode forbids making one."""
+
+    def __init__(self, path: Path, reason: str, detail: str = "") -> None:
+        self.path = path
+        self.reason = reason  # "missing" | "stale" | "exhausted"
+        self.detail = detail
+        super().__init__(f"{reason} recording {path}: {detail}")
+
+
+def _scrub_bytes(body: bytes, secrets: tuple[bytes, ...]) -> bytes:
+    for secret in secrets:
+        body = body.replace(secret, REDACTED.encode())
+    return SECRET_PATTERN.sub(REDACTED.encode(), body)
+
+
+def _drop_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in SECRET_HEADERS or lower.startswith(VOLATILE_HEADER_PREFIXES):
+            continue
+        kept[name] = value
+    return kept
+
+
+@dataclass
+class Exchange:
+    """One HTTP round trip made (or replayed) for a model call."""
+
+    status: int
+    latency_ms: float
+    replayed: bool
+
+
+@dataclass
+class CassetteSession:
+    """An open cassette for one case and model, and what happened through it."""
+
+    path: Path
+    cassette: Any
+    exchanges: list[Exchange] = field(default_factory=list)
+    missing: RecordingMissing | None = None
+    # Set to False by the caller when the call failed: nothing of a failed call is saved.
+    keep: bool = True
+
+    def __post_init__(self) -> None:
+        self._handler = vcr_handle_request(self.cassette, httpx2.HTTPTransport.handle_request, httpx2)
+
+    def handle(self, transport: httpx2.HTTPTransport, request: httpx2.Request) -> httpx2.Response:
+        played_before = self.cassette.play_count
+        recorded_before = len(self.cassette.data)
+        started = time.perf_counter()
+        try:
+            response: httpx2.Response = self._handler(transport, request)
+        except CannotOverwriteExistingCassetteException as exc:
+            self.missing = self._explain_missing(exc)
+            raise self.missing from None
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if self.cassette.play_count > played_before:
+            recorded = response.headers.get(LATENCY_HEADER)
+            latency = _float_or(recorded, elapsed_ms)
+            self.exchanges.append(Exchange(response.status_code, latency, replayed=True))
+        else:
+            if len(self.cassette.data) > recorded_before:
+                self.cassette.data[-1][1]["headers"][LATENCY_HEADER] = [f"{elapsed_ms:.1f}"]
+            self.exchanges.append(Exchange(response.status_code, elapsed_ms, replayed=False))
+        return response
+
+    def _explain_missing(self, exc: CannotOverwriteExistingCassetteException) -> RecordingMissing:
+        reason = getattr(exc, "reason", "")
+        if not self.path.exists() or reason == "cassette_not_found":
+            return RecordingMissing(self.path, "missing", "no cassette file")
+        if reason == "already_played":
+            count = len(self.cassette.data)
+            return RecordingMissing(
+                self.path, "exhausted", f"the cassette holds {count} interaction(s) and all were replayed"
+            )
+        failed: list[str] = []
+        for _request, _succeeded, failures in getattr(exc, "similar_requests", [])[:1]:
+            failed = [name for name, _message in failures]
+        what = f"the request's {', '.join(failed)} changed" if failed else "the request changed"
+        return RecordingMissing(self.path, "stale", f"{what} since it was recorded")
+
+    @property
+    def latency_ms(self) -> float:
+        return sum(exchange.latency_ms for exchange in self.exchanges)
+
+    @property
+    def replayed(self) -> bool:
+        return bool(self.exchanges) and all(exchange.replayed for exchange in self.exchanges)
+
+
+def _float_or(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+_current_session: ContextVar[CassetteSession | None] = ContextVar("llmgate_cassette", default=None)
+
+
+class RecordingTransport(httpx2.HTTPTransport):
+    """httpx2 transport that replays from / records to the calling thread's cassette."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        session = _current_session.get()
+        if session is None:
+            return super().handle_request(request)
+        return session.handle(self, request)
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Opens cassettes in one record mode, scrubbing the given secrets from everything saved."""
+
+    record_mode: str = "none"
+    secrets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.record_mode not in RECORD_MODES:
+            raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, got {self.record_mode!r}")
+
+    @property
+    def _secret_bytes(self) -> tuple[bytes, ...]:
+        return tuple(secret.encode() for secret in self.secrets if len(secret) >= 8)
+
+    def _before_record_request(self, request: Any) -> Any:
+        request = copy.copy(request)
+        request.headers = _drop_headers(request.headers)
+        if isinstance(request.body, bytes):
+            request.body = _scrub_bytes(request.body, self._secret_bytes)
+        return request
+
+    def _before_record_response(self, response: dict[str, Any]) -> dict[str, Any] | None:
+        response = decode_response(response)
+        response["headers"] = _drop_headers(response.get("headers", {}))
+        body = response.get("body", {}).get("string")
+        if isinstance(body, bytes):
+            scrubbed = _scrub_bytes(body, self._secret_bytes)
+            if scrubbed != body:
+                response["body"]["string"] = scrubbed
+                for name in list(response["headers"]):
+                    if name.lower() == "content-length":
+                        response["headers"][name] = [str(len(scrubbed))]
+        return response
+
+    @contextlib.contextmanager
+    def use(self, path: Path) -> Iterator[CassetteSession]:
+        """Route this thread's model calls through the cassette at `path` while inside the block.
+
+        The cassette is saved when the block ends without error; a call that failed (API error,
+        garbage body, Ctrl-C) saves nothing, so the previous recording, if any, stays intact.
+        """
+        mode = RecordMode(self.record_mode)
+        cassette = Cassette(
+            path=str(path),
+            serializer=_SafeYamlSerializer,
+            persister=AtomicPersister,
+            record_mode=mode,
+            match_on=_matchers(),
+            before_record_request=self._before_record_request,
+            before_record_response=self._before_record_response,
+            drop_unused_requests=mode == RecordMode.ALL,
+        )
+        cassette._load()
+        session = CassetteSession(path=path, cassette=cassette)
+        token = _current_session.set(session)
+        try:
+            yield session
+        finally:
+            _current_session.reset(token)
+        if session.keep and cassette.dirty:
+            cassette._save()
+
+
+def _matchers() -> tuple[Any, ...]:
+    from vcr import matchers
+
+    return (matchers.method, matchers.path, matchers.body)

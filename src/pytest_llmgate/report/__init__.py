@@ -1,0 +1,1 @@
+"""Reports built from collected `CaseResult`s: pure functions that return text."""

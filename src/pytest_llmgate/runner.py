@@ -1,0 +1,225 @@
+"""Run one case on the baseline and the candidate and decide its verdict.
+
+For each model: open its cassette, make the calls (replayed or live), then judge each reply with
+the case's assertions and budgets. Assertions run after the model's cassette is closed, so an
+llm-rubric judge can open a cassette of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
+from pytest_llmgate.budgets import check_budgets
+from pytest_llmgate.cases import Case
+from pytest_llmgate.client import CallError, ModelClient
+from pytest_llmgate.recording import Recorder, RecordingMissing, cassette_path, model_file_name
+from pytest_llmgate.reply import Reply
+from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
+
+EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Who runs and where recordings live; resolved once per session."""
+
+    baseline: str
+    candidate: str | None = None
+    cassette_dir: Path | None = None  # None: `cassettes/` beside each case file
+    samples: int = 1
+    judge: str | None = None
+
+    def cassette_root(self, case: Case) -> Path:
+        return self.cassette_dir if self.cassette_dir is not None else case.path.parent / "cassettes"
+
+
+@dataclass
+class _Call:
+    reply: Reply | None
+    latency_ms: float
+    replayed: bool
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 1
+
+
+def call_model(case: Case, model: str, plan: RunPlan, client: ModelClient, recorder: Recorder) -> list[_Call]:
+    """Make `plan.samples` calls of `case` to `model` through its cassette."""
+    path = cassette_path(plan.cassette_root(case), case.path.stem, case.id, model)
+    request = case.request_for(model)
+    calls: list[_Call] = []
+    try:
+        with recorder.use(path) as session:
+            for _ in range(plan.samples):
+                before = len(session.exchanges)
+                try:
+                    reply = client.complete(request)
+                    error: CallError | RecordingMissing | None = None
+                except (CallError, RecordingMissing) as exc:
+                    reply, error = None, exc
+                exchanges = session.exchanges[before:]
+                latency = sum(exchange.latency_ms for exchange in exchanges)
+                replayed = bool(exchanges) and all(exchange.replayed for exchange in exchanges)
+                if error is None:
+                    calls.append(_Call(reply, latency, replayed, attempts=max(1, len(exchanges))))
+                    continue
+                session.keep = False
+                if isinstance(error, RecordingMissing):
+                    where = _display_path(error.path)
+                    calls.append(
+                        _Call(None, latency, replayed, f"{error.detail}: {where}", f"recording-{error.reason}")
+                    )
+                else:
+                    calls.append(_Call(None, latency, replayed, error.message, error.kind))
+                break  # a failed call makes the rest of this model's samples pointless
+    except Exception as exc:  # a corrupt cassette or a failing save
+        calls.append(_Call(None, 0.0, False, f"{type(exc).__name__}: {exc}", "recording"))
+    return calls
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def judge_reply(case: Case, model: str, call: _Call, with_budgets: bool) -> Sample:
+    """Apply the case's assertions (and, for the model under test, its budgets) to one call."""
+    if call.reply is None:
+        return Sample(
+            reply=None,
+            latency_ms=call.latency_ms,
+            replayed=call.replayed,
+            error=call.error,
+            error_kind=call.error_kind,
+            attempts=call.attempts,
+        )
+    context = AssertionContext(
+        case_id=case.id,
+        model=model,
+        case_file=case.path,
+        tools=case.request_for(model).get("tools", ()),
+        vars=case.vars,
+        messages=tuple(case.request_for(model)["messages"]),
+        judge=None,
+    )
+    results = tuple(evaluate(spec, call.reply, context) for spec in case.assertions)
+    breaches, unchecked = check_budgets(case.budgets, call.latency_ms, call.reply.usage) if with_budgets else ([], [])
+    return Sample(
+        reply=call.reply,
+        latency_ms=call.latency_ms,
+        replayed=call.replayed,
+        assertions=results,
+        score=case_score(results),
+        breaches=tuple(breaches),
+        notes=tuple(unchecked),
+        attempts=call.attempts,
+    )
+
+
+def run_model(
+    case: Case,
+    model: str,
+    plan: RunPlan,
+    client: ModelClient,
+    recorder: Recorder,
+    judged_budgets: bool,
+) -> ModelRun:
+    calls = call_model(case, model, plan, client, recorder)
+    samples = [judge_reply(case, model, call, judged_budgets) for call in calls]
+    return ModelRun(model=model, samples=tuple(samples))
+
+
+def run_case(
+    case: Case,
+    plan: RunPlan,
+    client: ModelClient,
+    recorder: Recorder,
+) -> CaseResult:
+    """Run `case` on the baseline and the candidate; budgets bind the model under test only.
+
+    The model under test is the candidate when there is one, else the baseline (a plain LLM
+    test suite).
+    """
+    baseline = run_model(case, plan.baseline, plan, client, recorder, judged_budgets=plan.candidate is None)
+    candidate = None
+    if plan.candidate is not None:
+        candidate = run_model(case, plan.candidate, plan, client, recorder, judged_budgets=True)
+    outcome, message = decide(case, baseline, candidate)
+    return CaseResult(
+        file=case.path.name,
+        case_id=case.id,
+        tags=case.tags,
+        baseline=baseline,
+        candidate=candidate,
+        outcome=outcome,
+        message=message,
+    )
+
+
+def decide(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> tuple[str, str]:
+    """The verdict table of the README, as code."""
+    errors = [
+        f"{run.model}: {sample.error}"
+        for run in ((baseline,) if candidate is None else (baseline, candidate))
+        for sample in run.samples
+        if sample.error is not None
+    ]
+    if errors:
+        return Outcome.ERROR, "\n".join(errors)
+    subject = candidate if candidate is not None else baseline
+    budget_lines = [f"{subject.model} broke a budget: {breach.describe()}" for breach in subject.breaches]
+    if candidate is None:
+        if not baseline.passed:
+            return Outcome.FAILED, failure_message(baseline, f"{baseline.model} fails the case")
+        if budget_lines:
+            return Outcome.BUDGET, "\n".join(budget_lines)
+        return Outcome.PASSED, ""
+    if baseline.passed and not candidate.passed:
+        text = failure_message(candidate, f"regression: {candidate.model} fails where {baseline.model} passes")
+        if budget_lines:
+            text += "\n" + "\n".join(budget_lines)
+        return Outcome.REGRESSION, text
+    if budget_lines:
+        return Outcome.BUDGET, "\n".join(budget_lines)
+    if baseline.passed:
+        return Outcome.PASSED, ""
+    if candidate.passed:
+        return Outcome.IMPROVEMENT, f"improvement: {candidate.model} passes where {baseline.model} fails"
+    return Outcome.ALREADY_FAILING, failure_message(
+        candidate, f"already failing on baseline: {baseline.model} and {candidate.model} both fail"
+    )
+
+
+def failure_message(run: ModelRun, headline: str) -> str:
+    lines = [headline]
+    for index, sample in enumerate(run.samples):
+        failing = [result for result in sample.assertions if not result.passed]
+        if not failing:
+            continue
+        prefix = f"  sample {index + 1}: " if len(run.samples) > 1 else "  "
+        for result in failing:
+            lines.append(f"{prefix}FAIL {result.type}: {result.reason}")
+        if sample.reply is not None:
+            lines.append(f"  {run.model} output: {excerpt(sample.reply)}")
+    return "\n".join(lines)
+
+
+def excerpt(reply: Reply, limit: int = EXCERPT_CHARS) -> str:
+    """The reply as one short line: its text, else its tool calls, else its finish reason."""
+    if reply.text:
+        text = " ".join(reply.text.split())
+    elif reply.tool_calls:
+        text = "; ".join(f"{call.name}({call.arguments})" for call in reply.tool_calls)
+    elif reply.refusal:
+        text = f"refusal: {reply.refusal}"
+    else:
+        text = f"(empty reply, finish_reason={reply.finish_reason})"
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+__all__ = ["RunPlan", "call_model", "decide", "excerpt", "model_file_name", "run_case"]

@@ -1,0 +1,34 @@
+"""Fixtures for end-to-end sessions: a case directory, fake credentials, and a way to run pytest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FAKE_KEY = "sk-proj-FAKEKEYllmgate0123456789abcdef"
+FAKE_ORG = "org-FAKEORGllmgate0123456789"
+# Nothing listens here (port 9 is "discard"; connections are refused): proves replay is offline.
+DEAD_BASE_URL = "http://127.0.0.1:9/v1"
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A known fake key and organisation, so tests can prove neither reaches any file written."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_ORG_ID", FAKE_ORG)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_PROJECT_ID", raising=False)
+    yield
+
+
+def files_containing(root: Path, *needles: str) -> list[str]:
+    """Every file under `root` that contains any of `needles` (bytes compare, any encoding)."""
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(needle.encode() in data for needle in needles):
+                hits.append(str(path.relative_to(root)))
+    return hits

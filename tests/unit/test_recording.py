@@ -1,0 +1,199 @@
+"""Recording and replay through the real SDK, httpx2 transport and vcrpy against a loopback server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_llmgate.client import CallError, ClientSettings, ModelClient
+from pytest_llmgate.recording import (
+    AtomicPersister,
+    CorruptCassetteError,
+    Recorder,
+    RecordingMissing,
+    cassette_path,
+    model_file_name,
+)
+from pytest_llmgate.simulator import OpenAISimulator
+
+REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}]}
+DEAD_BASE_URL = "http://127.0.0.1:9/v1"
+
+
+@pytest.fixture
+def client(openai_server: OpenAISimulator) -> Iterator[ModelClient]:
+    model_client = ModelClient(ClientSettings(base_url=openai_server.base_url, api_key="sk-unit", max_retries=0))
+    yield model_client
+    model_client.close()
+
+
+@pytest.fixture
+def offline_client() -> Iterator[ModelClient]:
+    model_client = ModelClient(ClientSettings(base_url=DEAD_BASE_URL, api_key=None, max_retries=0, timeout_s=5))
+    yield model_client
+    model_client.close()
+
+
+def test_cassette_path_layout_and_model_names_safe_for_files(tmp_path: Path) -> None:
+    assert cassette_path(tmp_path, "llm_invoices", "acme-total", "gpt-5.5") == (
+        tmp_path / "llm_invoices" / "acme-total" / "gpt-5.5.yaml"
+    )
+    assert model_file_name("meta-llama/Llama-3:8b") == "meta-llama__Llama-3_8b"
+
+
+def test_once_records_then_none_replays_without_the_server(
+    tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient, offline_client: ModelClient
+) -> None:
+    openai_server.add_rule(content="hello from the server", latency_ms=120)
+    path = tmp_path / "c.yaml"
+    with Recorder("once").use(path) as session:
+        live = client.complete(dict(REQUEST))
+    assert path.is_file()
+    assert session.exchanges[0].replayed is False
+    assert session.exchanges[0].latency_ms >= 120
+    openai_server.stop()
+    with Recorder("none").use(path) as replay_session:
+        replayed = offline_client.complete(dict(REQUEST))
+    assert replayed == live.__class__(**{**live.__dict__, "raw": replayed.raw})
+    assert replayed.text == "hello from the server"
+    assert replay_session.exchanges[0].replayed is True
+    # The latency of the recording, not of the replay, is what replay reports.
+    assert replay_session.exchanges[0].latency_ms == pytest.approx(session.exchanges[0].latency_ms, abs=0.1)
+
+
+def test_repeated_identical_requests_are_recorded_and_replayed_in_order(
+    tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient, offline_client: ModelClient
+) -> None:
+    openai_server.add_rule(content="first", times=1)
+    openai_server.add_rule(content="second", times=1)
+    openai_server.add_rule(content="third")
+    path = tmp_path / "c.yaml"
+    with Recorder("once").use(path):
+        texts = [client.complete(dict(REQUEST)).text for _ in range(3)]
+    assert texts == ["first", "second", "third"]
+    with Recorder("none").use(path):
+        assert [offline_client.complete(dict(REQUEST)).text for _ in range(3)] == texts
+        with pytest.raises(RecordingMissing) as excinfo:
+            offline_client.complete(dict(REQUEST))
+    assert excinfo.value.reason == "exhausted"
+
+
+def test_missing_and_stale_recordings_are_told_apart(
+    tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient, offline_client: ModelClient
+) -> None:
+    path = tmp_path / "c.yaml"
+    with Recorder("none").use(path), pytest.raises(RecordingMissing) as missing:
+        offline_client.complete(dict(REQUEST))
+    assert missing.value.reason == "missing"
+    with Recorder("once").use(path):
+        client.complete(dict(REQUEST))
+    edited = {**REQUEST, "messages": [{"role": "user", "content": "Say hello"}]}
+    with Recorder("none").use(path), pytest.raises(RecordingMissing) as stale:
+        offline_client.complete(edited)
+    assert stale.value.reason == "stale"
+    assert "body" in stale.value.detail
+
+
+def test_a_failed_call_saves_nothing_and_keeps_the_old_recording(
+    tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient
+) -> None:
+    path = tmp_path / "c.yaml"
+    openai_server.add_rule(status=500, times=1)
+    with Recorder("all").use(path) as session, pytest.raises(CallError) as excinfo:
+        try:
+            client.complete(dict(REQUEST))
+        finally:
+            session.keep = False  # what the runner does on a failed call
+    assert excinfo.value.status == 500
+    assert not path.exists()
+    with Recorder("once").use(path):
+        client.complete(dict(REQUEST))
+    before = path.read_bytes()
+    openai_server.add_rule(status=500)
+    with Recorder("all").use(path) as session:
+        with pytest.raises(CallError):
+            client.complete(dict(REQUEST))
+        session.keep = False
+    assert path.read_bytes() == before
+
+
+def test_ctrl_c_inside_a_recording_writes_nothing(
+    tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient
+) -> None:
+    path = tmp_path / "c.yaml"
+    with pytest.raises(KeyboardInterrupt), Recorder("once").use(path):
+        client.complete(dict(REQUEST))
+        raise KeyboardInterrupt
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_write_leaves_the_previous_cassette_and_no_temp_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("previous\n")
+
+    class Exploding:
+        @staticmethod
+        def serialize(data: object) -> str:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        AtomicPersister.save_cassette(path, {"requests": [], "responses": []}, Exploding)
+    assert path.read_text() == "previous\n"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["c.yaml"]
+
+
+def test_gzip_bodies_are_stored_decoded_and_secrets_scrubbed(
+    tmp_path: Path, openai_server: OpenAISimulator
+) -> None:
+    openai_server.add_rule(
+        content="token sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX leaked",
+        gzip=True,
+        headers={"openai-organization": "org-ABCDEFGHIJKLMNOPQRSTUV", "set-cookie": "a=b"},
+    )
+    model_client = ModelClient(
+        ClientSettings(base_url=openai_server.base_url, api_key="sk-secret-key-for-this-test", max_retries=0)
+    )
+    path = tmp_path / "c.yaml"
+    with Recorder("once", secrets=("sk-secret-key-for-this-test",)).use(path):
+        reply = model_client.complete(dict(REQUEST))
+    model_client.close()
+    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX" in reply.text  # the live reply is untouched
+    text = path.read_text()
+    assert "!!binary" not in text
+    assert "sk-secret-key-for-this-test" not in text
+    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX" not in text
+    assert "org-ABCDEFGHIJKLMNOPQRSTUV" not in text
+    interaction = yaml.safe_load(text)["interactions"][0]
+    assert "REDACTED leaked" in interaction["response"]["body"]["string"]
+    headers = {name.lower() for name in interaction["response"]["headers"]}
+    assert not headers & {"content-encoding", "set-cookie", "openai-organization"}
+    assert "authorization" not in {name.lower() for name in interaction["request"]["headers"]}
+
+
+def test_a_corrupt_cassette_is_a_clear_error(tmp_path: Path, offline_client: ModelClient) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("interactions: [unclosed\n")
+    with pytest.raises(CorruptCassetteError, match=r"cannot be read .*delete it and record it again"):
+        Recorder("none").use(path).__enter__()
+
+
+def test_a_cassette_with_python_tags_is_refused_not_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "interactions:\n"
+        f"- request: !!python/object/apply:os.system ['touch {marker}']\n"
+        "  response: {}\nversion: 1\n"
+    )
+    with pytest.raises(CorruptCassetteError):
+        Recorder("none").use(path).__enter__()
+    assert not marker.exists()
+
+
+def test_unknown_record_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="record mode must be one of none, once, new_episodes, all"):
+        Recorder("sometimes")
