@@ -94,6 +94,7 @@ class CaseItem(pytest.Item):
             baseline=self.baseline,
             candidate=settings.candidate,
             cassette_dir=settings.cassette_dir,
+            judge=settings.judge,
         )
         result = run_case(self.case, plan, client, recorder)
         self.stash[RESULT_KEY] = result

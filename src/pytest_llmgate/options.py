@@ -45,6 +45,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="baseline model; wins over ini llm_baseline and a case file's 'baseline:'",
     )
     group.addoption(
+        "--llm-judge",
+        type=_model_name,
+        default=None,
+        metavar="MODEL",
+        help="model that grades llm-rubric assertions (default: ini llm_judge, else the baseline)",
+    )
+    group.addoption(
         "--llm-base-url",
         default=None,
         metavar="URL",
@@ -76,6 +83,7 @@ def add_options(parser: pytest.Parser) -> None:
         help="timeout of one model call (default 60)",
     )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
+    parser.addini("llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None)
     parser.addini(
         "llm_files",
         "glob patterns of case files",
@@ -89,6 +97,7 @@ def add_options(parser: pytest.Parser) -> None:
 class Settings:
     candidate: str | None
     baseline: str | None
+    judge: str | None
     base_url: str | None
     record_mode: str
     cassette_dir: Path | None
@@ -111,6 +120,7 @@ class Settings:
         return cls(
             candidate=config.getoption("llm_candidate"),
             baseline=config.getoption("llm_baseline") or (config.getini("llm_baseline") or None),
+            judge=config.getoption("llm_judge") or (config.getini("llm_judge") or None),
             base_url=config.getoption("llm_base_url"),
             record_mode=record_mode,
             cassette_dir=(invocation_dir / cassette_dir) if cassette_dir else None,

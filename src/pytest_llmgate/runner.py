@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
+from pytest_llmgate.assertions.base import Judge
 from pytest_llmgate.budgets import check_budgets
 from pytest_llmgate.cases import Case
 from pytest_llmgate.client import CallError, ModelClient
@@ -70,7 +71,9 @@ def call_model(case: Case, model: str, plan: RunPlan, client: ModelClient, recor
                 if isinstance(error, RecordingMissing):
                     where = _display_path(error.path)
                     calls.append(
-                        _Call(None, latency, replayed, f"{error.detail}: {where}", f"recording-{error.reason}")
+                        _Call(
+                            None, latency, replayed, f"{error.detail}: {where}", f"recording-{error.reason}"
+                        )
                     )
                 else:
                     calls.append(_Call(None, latency, replayed, error.message, error.kind))
@@ -87,7 +90,9 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def judge_reply(case: Case, model: str, call: _Call, with_budgets: bool) -> Sample:
+def judge_reply(
+    case: Case, model: str, call: _Call, with_budgets: bool, judge: Judge | None = None
+) -> Sample:
     """Apply the case's assertions (and, for the model under test, its budgets) to one call."""
     if call.reply is None:
         return Sample(
@@ -98,17 +103,20 @@ def judge_reply(case: Case, model: str, call: _Call, with_budgets: bool) -> Samp
             error_kind=call.error_kind,
             attempts=call.attempts,
         )
+    request = case.request_for(model)
     context = AssertionContext(
         case_id=case.id,
         model=model,
         case_file=case.path,
-        tools=case.request_for(model).get("tools", ()),
+        tools=request.get("tools", ()),
         vars=case.vars,
-        messages=tuple(case.request_for(model)["messages"]),
-        judge=None,
+        messages=tuple(request["messages"]),
+        judge=judge,
     )
     results = tuple(evaluate(spec, call.reply, context) for spec in case.assertions)
-    breaches, unchecked = check_budgets(case.budgets, call.latency_ms, call.reply.usage) if with_budgets else ([], [])
+    breaches, unchecked = (
+        check_budgets(case.budgets, call.latency_ms, call.reply.usage) if with_budgets else ([], [])
+    )
     return Sample(
         reply=call.reply,
         latency_ms=call.latency_ms,
@@ -121,6 +129,15 @@ def judge_reply(case: Case, model: str, call: _Call, with_budgets: bool) -> Samp
     )
 
 
+class JudgeFailed(Exception):
+    """The judge model could not be called; the sample is an error, not a failed assertion."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
 def run_model(
     case: Case,
     model: str,
@@ -130,7 +147,52 @@ def run_model(
     judged_budgets: bool,
 ) -> ModelRun:
     calls = call_model(case, model, plan, client, recorder)
-    samples = [judge_reply(case, model, call, judged_budgets) for call in calls]
+    if not any(spec.kind == "llm-rubric" for spec in case.assertions):
+        return ModelRun(model, tuple(judge_reply(case, model, call, judged_budgets) for call in calls))
+    # The judge's calls go to a cassette of their own, one per graded model, so baseline and
+    # candidate are graded by the same judge model and prompt and each grading replays alone.
+    judge_model = plan.judge or plan.baseline
+    path = cassette_path(plan.cassette_root(case), case.path.stem, case.id, f"{model}.judge-{judge_model}")
+    failures: list[JudgeFailed] = []
+    samples: list[Sample] = []
+    try:
+        with recorder.use(path) as session:
+
+            def judge(prompt: str) -> str:
+                request = {
+                    "model": judge_model,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "temperature": 0,
+                }
+                try:
+                    return client.complete(request).text
+                except RecordingMissing as exc:
+                    failure = JudgeFailed(
+                        f"recording-{exc.reason}",
+                        f"judge {judge_model}: {exc.detail}: {_display_path(exc.path)}",
+                    )
+                except CallError as exc:
+                    failure = JudgeFailed(exc.kind, f"judge {judge_model}: {exc.message}")
+                session.keep = False
+                failures.append(failure)
+                raise failure
+
+            for call in calls:
+                before = len(failures)
+                sample = judge_reply(case, model, call, judged_budgets, judge)
+                if len(failures) > before:
+                    failure = failures[-1]
+                    sample = Sample(
+                        reply=sample.reply,
+                        latency_ms=sample.latency_ms,
+                        replayed=sample.replayed,
+                        error=failure.message,
+                        error_kind=failure.kind,
+                        attempts=sample.attempts,
+                    )
+                samples.append(sample)
+    except Exception as exc:  # a corrupt judge cassette or a failing save
+        samples.append(Sample(None, 0.0, False, error=f"{type(exc).__name__}: {exc}", error_kind="recording"))
     return ModelRun(model=model, samples=tuple(samples))
 
 
@@ -180,7 +242,9 @@ def decide(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> tuple[
             return Outcome.BUDGET, "\n".join(budget_lines)
         return Outcome.PASSED, ""
     if baseline.passed and not candidate.passed:
-        text = failure_message(candidate, f"regression: {candidate.model} fails where {baseline.model} passes")
+        text = failure_message(
+            candidate, f"regression: {candidate.model} fails where {baseline.model} passes"
+        )
         if budget_lines:
             text += "\n" + "\n".join(budget_lines)
         return Outcome.REGRESSION, text

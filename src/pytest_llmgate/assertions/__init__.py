@@ -10,6 +10,7 @@ from pytest_llmgate.assertions.base import (
     AssertionContext,
     AssertionResult,
     AssertionSpec,
+    CheckError,
     Verdict,
     case_score,
     evaluate,
@@ -18,7 +19,7 @@ from pytest_llmgate.assertions.base import (
 )
 
 # Modules that register kinds when imported. Adding a family is adding its module here.
-KIND_MODULES = ("text",)
+KIND_MODULES = ("text", "structured", "code", "tools", "custom", "rubric")
 
 __all__ = [
     "KIND_MODULES",
@@ -27,6 +28,7 @@ __all__ = [
     "AssertionContext",
     "AssertionResult",
     "AssertionSpec",
+    "CheckError",
     "Verdict",
     "case_score",
     "evaluate",

@@ -29,6 +29,14 @@ class AssertionConfigError(ValueError):
         self.message = message
 
 
+class CheckError(Exception):
+    """A check could not judge the reply (no judge configured, a custom function that crashed).
+
+    Its message is the whole reason. Raised instead of returning a failing Verdict so that the
+    `not-` form fails too: not being able to judge is no evidence either way.
+    """
+
+
 @dataclass(frozen=True)
 class AssertionSpec:
     """One validated assertion entry of a case.
@@ -145,7 +153,10 @@ def register(
     """Register `check` as the assertion kind `name` (its `not-` form comes for free)."""
 
     def decorator(check: CheckFn) -> CheckFn:
-        if name in REGISTRY:
+        existing = REGISTRY.get(name)
+        # The same function registering again is its module being re-imported (pytester's
+        # in-process runs restore sys.modules but not this registry): the new one replaces it.
+        if existing is not None and _origin(existing.check) != _origin(check):
             raise ValueError(f"assertion kind {name!r} is registered twice")
         REGISTRY[name] = Kind(
             name=name,
@@ -157,6 +168,10 @@ def register(
         return check
 
     return decorator
+
+
+def _origin(check: CheckFn) -> tuple[str, str]:
+    return getattr(check, "__module__", ""), getattr(check, "__qualname__", repr(check))
 
 
 def _number(entry: Mapping[str, Any], key: str, default: float | None) -> float | None:
@@ -227,17 +242,24 @@ def evaluate(spec: AssertionSpec, reply: Reply, context: AssertionContext) -> As
     kind = REGISTRY[spec.kind]
     try:
         verdict = kind.check(spec, reply, context)
+    except CheckError as exc:
+        return AssertionResult(spec.type, False, 0.0, one_line(f"{spec.type}: {exc}"), spec.weight)
     except Exception as exc:  # a check must not take the session down
-        verdict = Verdict(False, 0.0, f"{spec.type} raised {type(exc).__name__}: {exc}")
+        verdict = Verdict(False, 0.0, one_line(f"{spec.type} raised {type(exc).__name__}: {exc}"))
         if spec.negate:
             # An error is not evidence of absence: a negated assertion that errors fails too.
             return AssertionResult(spec.type, False, 0.0, verdict.reason, spec.weight)
-    score = min(1.0, max(0.0, float(verdict.score)))
+    score = float(verdict.score)
+    score = 0.0 if math.isnan(score) else min(1.0, max(0.0, score))
+    reason = one_line(verdict.reason)
     if spec.negate:
-        return AssertionResult(
-            spec.type, not verdict.passed, 1.0 - score, f"not ({verdict.reason})", spec.weight
-        )
-    return AssertionResult(spec.type, verdict.passed, score, verdict.reason, spec.weight)
+        return AssertionResult(spec.type, not verdict.passed, 1.0 - score, f"not ({reason})", spec.weight)
+    return AssertionResult(spec.type, verdict.passed, score, reason, spec.weight)
+
+
+def one_line(text: str) -> str:
+    """Reasons are one line in every report: runs of whitespace (newlines included) become one space."""
+    return " ".join(text.split())
 
 
 def case_score(results: Sequence[AssertionResult]) -> float:

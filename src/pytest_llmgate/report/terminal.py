@@ -36,6 +36,7 @@ def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:
     answered = [sample for sample in samples if sample.reply is not None]
     latencies = [sample.latency_ms for sample in answered]
     scored = [run.score for run in runs if not run.errored]
+    quality = mean(scored)
 
     def total(field: str) -> int | None:
         counts = [getattr(sample.reply.usage, field) for sample in answered if sample.reply is not None]
@@ -47,7 +48,7 @@ def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:
         role=role,
         cases=len(runs),
         passed=sum(run.passed for run in runs),
-        quality=100.0 * mean(scored) if scored else None,
+        quality=None if quality is None else 100.0 * quality,
         mean_latency_ms=mean(latencies),
         p95_latency_ms=percentile(latencies, 95),
         prompt_tokens=total("prompt_tokens"),
