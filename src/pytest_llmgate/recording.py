@@ -49,7 +49,7 @@ SECRET_HEADERS = frozenset(
     }
 )
 # Headers that change on every call or machine and would make recordings noisy to review.
-VOLATILE_HEADER_PREFIXES = ("x-stainless-", "cf-", "x-request-id", "date", "user-agent", "openai-processing")
+VOLATILE_HEADER_PREFIXES = ("x-stainless-", "cf-", "x-request-id", "date", "user-agent", "openai-processing", "host")
 # Strings shaped like credentials, scrubbed from bodies: OpenAI keys, org and project ids, bearer tokens.
 SECRET_PATTERN = re.compile(
     rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}|org-[A-Za-z0-9]{16,}|proj_[A-Za-z0-9]{16,}"

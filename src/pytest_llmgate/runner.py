@@ -267,7 +267,7 @@ def failure_message(run: ModelRun, headline: str) -> str:
             continue
         prefix = f"  sample {index + 1}: " if len(run.samples) > 1 else "  "
         for result in failing:
-            lines.append(f"{prefix}FAIL {result.type}: {result.reason}")
+            lines.append(f"{prefix}FAIL {result.reason}")
         if sample.reply is not None:
             lines.append(f"  {run.model} output: {excerpt(sample.reply)}")
     return "\n".join(lines)
