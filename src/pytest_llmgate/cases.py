@@ -151,7 +151,10 @@ def parse_case_file(text: str, path: Path) -> CaseFile:
     return CaseFile(path=path, baseline=baseline, cases=tuple(cases))
 
 
-_EXAMPLE_HINT = "Example:\n    cases:\n      - id: greet\n        prompt: Say hello\n        assert: [{type: icontains, value: hello}]"
+_EXAMPLE_HINT = (
+    "Example:\n    cases:\n      - id: greet\n        prompt: Say hello\n"
+    "        assert: [{type: icontains, value: hello}]"
+)
 
 
 def _reject_unknown(
@@ -212,7 +215,9 @@ def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -
         raise err("params must be a mapping of chat.completions.create arguments", "params")
     for reserved in ("model", "messages", "tools"):
         if reserved in params:
-            raise err(f"params may not set {reserved!r}; it comes from the case and the run options", "params")
+            raise err(
+                f"params may not set {reserved!r}; it comes from the case and the run options", "params"
+            )
     tools = _tools(err, merged.get("tools"))
     tags = _tags(err, merged.get("tags"))
     budgets = _budgets(err, merged.get("budgets"))
@@ -253,9 +258,7 @@ class _ErrorFactory:
         self.path, self.line, self.case_id = path, line, case_id
 
     def __call__(self, message: str, field: str | None = None, line: int | None = None) -> CaseFileError:
-        return CaseFileError(
-            self.path, message, line=line or self.line, case_id=self.case_id, field=field
-        )
+        return CaseFileError(self.path, message, line=line or self.line, case_id=self.case_id, field=field)
 
 
 def _merge(key: str, default: Any, value: Any) -> Any:
@@ -326,7 +329,8 @@ def _tools(err: _ErrorFactory, raw: Any) -> tuple[Mapping[str, Any], ...]:
         function = tool.get("function") if isinstance(tool, Mapping) else None
         if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
             raise err(
-                f"tools[{position}] must look like {{type: function, function: {{name: ..., parameters: ...}}}}",
+                f"tools[{position}] must look like "
+                "{type: function, function: {name: ..., parameters: ...}}",
                 "tools",
                 _line(tool, None),
             )
@@ -372,7 +376,8 @@ def _overrides(
                 close = difflib.get_close_matches(str(key), OVERRIDE_KEYS, n=1)
                 suggestion = f" (did you mean {close[0]!r}?)" if close else ""
                 raise err(
-                    f"unknown key {key!r} in overrides[{model!r}]{suggestion}; allowed: {', '.join(OVERRIDE_KEYS)}",
+                    f"unknown key {key!r} in overrides[{model!r}]{suggestion}; "
+                    f"allowed: {', '.join(OVERRIDE_KEYS)}",
                     f"overrides.{model}.{key}",
                     _line(override, None),
                 )

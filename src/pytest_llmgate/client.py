@@ -41,9 +41,7 @@ class ClientSettings:
     max_retries: int = 2
 
     @classmethod
-    def from_environment(
-        cls, base_url: str | None, timeout_s: float, max_retries: int
-    ) -> ClientSettings:
+    def from_environment(cls, base_url: str | None, timeout_s: float, max_retries: int) -> ClientSettings:
         return cls(
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
             api_key=os.environ.get("OPENAI_API_KEY") or None,

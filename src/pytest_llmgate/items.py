@@ -146,9 +146,7 @@ class CaseItem(pytest.Item):
 
 def _recording_problem(kind: str, detail: str, settings: Settings) -> str:
     if kind == "recording-missing":
-        return (
-            f"no recording ({detail}); --llm-record-mode={settings.record_mode} does not call the API"
-        )
+        return f"no recording ({detail}); --llm-record-mode={settings.record_mode} does not call the API"
     if kind == "recording-stale":
         return (
             f"the recording is stale ({detail}): the prompt, params or overrides were edited after recording"

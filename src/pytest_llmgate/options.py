@@ -35,7 +35,7 @@ def add_options(parser: pytest.Parser) -> None:
         type=_model_name,
         default=None,
         metavar="MODEL",
-        help="model to compare with the baseline (e.g. gpt-5.5); without it the cases run on the baseline only",
+        help="model to compare with the baseline (e.g. gpt-5.5); without it cases run on the baseline only",
     )
     group.addoption(
         "--llm-baseline",
@@ -83,7 +83,9 @@ def add_options(parser: pytest.Parser) -> None:
         help="timeout of one model call (default 60)",
     )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
-    parser.addini("llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None)
+    parser.addini(
+        "llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None
+    )
     parser.addini(
         "llm_files",
         "glob patterns of case files",
@@ -112,7 +114,8 @@ class Settings:
         record_mode = config.getoption("llm_record_mode") or config.getini("llm_record_mode") or "none"
         if record_mode not in RECORD_MODES:
             raise pytest.UsageError(
-                f"ini llm_record_mode = {record_mode!r} is not a record mode; use one of {', '.join(RECORD_MODES)}"
+                f"ini llm_record_mode = {record_mode!r} is not a record mode; "
+                f"use one of {', '.join(RECORD_MODES)}"
             )
         cassette_dir = config.getoption("llm_cassette_dir")
         invocation_dir = config.invocation_params.dir

@@ -77,7 +77,9 @@ class ResultCollector:
 
         settings = self.state.settings
         baseline = self.state.results[0].baseline.model
-        title = f"llmgate: {settings.candidate} vs {baseline}" if settings.candidate else f"llmgate: {baseline}"
+        title = (
+            f"llmgate: {settings.candidate} vs {baseline}" if settings.candidate else f"llmgate: {baseline}"
+        )
         terminalreporter.write_sep("=", title)
         for line in summary_lines(self.state.results, verbose=config.get_verbosity() >= 0):
             terminalreporter.write_line(line)

@@ -49,7 +49,15 @@ SECRET_HEADERS = frozenset(
     }
 )
 # Headers that change on every call or machine and would make recordings noisy to review.
-VOLATILE_HEADER_PREFIXES = ("x-stainless-", "cf-", "x-request-id", "date", "user-agent", "openai-processing", "host")
+VOLATILE_HEADER_PREFIXES = (
+    "x-stainless-",
+    "cf-",
+    "x-request-id",
+    "date",
+    "user-agent",
+    "openai-processing",
+    "host",
+)
 # Strings shaped like credentials, scrubbed from bodies: OpenAI keys, org and project ids, bearer tokens.
 SECRET_PATTERN = re.compile(
     rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}|org-[A-Za-z0-9]{16,}|proj_[A-Za-z0-9]{16,}"
@@ -255,7 +263,9 @@ class Recorder:
 
     def __post_init__(self) -> None:
         if self.record_mode not in RECORD_MODES:
-            raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, got {self.record_mode!r}")
+            raise ValueError(
+                f"record mode must be one of {', '.join(RECORD_MODES)}, got {self.record_mode!r}"
+            )
 
     @property
     def _secret_bytes(self) -> tuple[bytes, ...]:

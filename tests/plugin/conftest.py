@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
+import httpcore2  # noqa: F401
+import httpx2  # noqa: F401
+import openai  # noqa: F401
 import pytest
+import vcr  # noqa: F401
+
+import pytest_llmgate.client
+import pytest_llmgate.runner  # noqa: F401
+
+# The imports above are for their side effect: pytester's in-process runs restore sys.modules
+# afterwards, dropping modules first imported inside a run. Were openai/httpx2 first imported
+# there, later tests would get a second copy whose exception classes the first copy does not
+# catch. Importing them here, before any run, keeps one copy for the whole session.
 
 FAKE_KEY = "sk-proj-FAKEKEYllmgate0123456789abcdef"
 FAKE_ORG = "org-FAKEORGllmgate0123456789"
@@ -14,13 +25,12 @@ DEAD_BASE_URL = "http://127.0.0.1:9/v1"
 
 
 @pytest.fixture
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """A known fake key and organisation, so tests can prove neither reaches any file written."""
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     monkeypatch.setenv("OPENAI_ORG_ID", FAKE_ORG)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_PROJECT_ID", raising=False)
-    yield
 
 
 def files_containing(root: Path, *needles: str) -> list[str]:

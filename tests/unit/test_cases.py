@@ -69,7 +69,10 @@ def test_request_for_applies_the_models_override_only_to_that_model() -> None:
         "max_tokens": 300,
     }
     assert candidate["model"] == "gpt-5.5"
-    assert candidate["messages"][0] == {"role": "system", "content": "Reply with compact JSON only. No prose."}
+    assert candidate["messages"][0] == {
+        "role": "system",
+        "content": "Reply with compact JSON only. No prose.",
+    }
     assert candidate["messages"][1] == baseline["messages"][1]
 
 
@@ -178,11 +181,23 @@ def test_regex_that_does_not_compile_is_a_collection_error() -> None:
     ("text", "field", "fragment"),
     [
         ("cases:\n  - id: a\n", "prompt", "exactly one of 'prompt'"),
-        ("cases:\n  - id: a\n    prompt: x\n    messages: [{role: user, content: y}]\n", "prompt", "exactly one"),
+        (
+            "cases:\n  - id: a\n    prompt: x\n    messages: [{role: user, content: y}]\n",
+            "prompt",
+            "exactly one",
+        ),
         ("cases:\n  - id: a\n    prompt: 'hi {{name}}'\n", "vars", "uses {{name}} but vars has no 'name'"),
         ("cases:\n  - id: a\n    prompt: hi\n    tags: [has space]\n", "tags", "identifiers"),
-        ("cases:\n  - id: a\n    prompt: hi\n    budgets: {latency: 5}\n", "budgets.latency", "unknown budget"),
-        ("cases:\n  - id: a\n    prompt: hi\n    budgets: {latency_ms: -1}\n", "budgets.latency_ms", "positive"),
+        (
+            "cases:\n  - id: a\n    prompt: hi\n    budgets: {latency: 5}\n",
+            "budgets.latency",
+            "unknown budget",
+        ),
+        (
+            "cases:\n  - id: a\n    prompt: hi\n    budgets: {latency_ms: -1}\n",
+            "budgets.latency_ms",
+            "positive",
+        ),
         ("cases:\n  - id: a\n    prompt: hi\n    params: {model: x}\n", "params", "may not set 'model'"),
         ("cases:\n  - id: a\n    messages: [{role: robot, content: y}]\n", "messages", "role 'robot'"),
         ("cases:\n  - id: a\n    prompt: hi\n    tools: [{type: function}]\n", "tools", "tools[0]"),

@@ -25,14 +25,18 @@ DEAD_BASE_URL = "http://127.0.0.1:9/v1"
 
 @pytest.fixture
 def client(openai_server: OpenAISimulator) -> Iterator[ModelClient]:
-    model_client = ModelClient(ClientSettings(base_url=openai_server.base_url, api_key="sk-unit", max_retries=0))
+    model_client = ModelClient(
+        ClientSettings(base_url=openai_server.base_url, api_key="sk-unit", max_retries=0)
+    )
     yield model_client
     model_client.close()
 
 
 @pytest.fixture
 def offline_client() -> Iterator[ModelClient]:
-    model_client = ModelClient(ClientSettings(base_url=DEAD_BASE_URL, api_key=None, max_retries=0, timeout_s=5))
+    model_client = ModelClient(
+        ClientSettings(base_url=DEAD_BASE_URL, api_key=None, max_retries=0, timeout_s=5)
+    )
     yield model_client
     model_client.close()
 
@@ -102,11 +106,10 @@ def test_a_failed_call_saves_nothing_and_keeps_the_old_recording(
 ) -> None:
     path = tmp_path / "c.yaml"
     openai_server.add_rule(status=500, times=1)
-    with Recorder("all").use(path) as session, pytest.raises(CallError) as excinfo:
-        try:
+    with Recorder("all").use(path) as session:
+        with pytest.raises(CallError) as excinfo:
             client.complete(dict(REQUEST))
-        finally:
-            session.keep = False  # what the runner does on a failed call
+        session.keep = False  # what the runner does on a failed call
     assert excinfo.value.status == 500
     assert not path.exists()
     with Recorder("once").use(path):
@@ -124,9 +127,14 @@ def test_ctrl_c_inside_a_recording_writes_nothing(
     tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient
 ) -> None:
     path = tmp_path / "c.yaml"
-    with pytest.raises(KeyboardInterrupt), Recorder("once").use(path):
-        client.complete(dict(REQUEST))
-        raise KeyboardInterrupt
+
+    def interrupted_call() -> None:
+        with Recorder("once").use(path):
+            client.complete(dict(REQUEST))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_call()
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
 
