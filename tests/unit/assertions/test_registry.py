@@ -15,7 +15,7 @@ from pytest_llmgate.reply import Reply
 
 from .helpers import CONTEXT
 
-DOCS = Path(__file__).parents[3] / "docs" / "assertions.md"
+README = Path(__file__).parents[3] / "README.md"
 KINDS = {
     "equals",
     "contains",
@@ -53,7 +53,9 @@ def test_every_kind_is_registered() -> None:
 
 
 def _documented_cases() -> list[dict[str, Any]]:
-    blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    text = README.read_text()
+    section = text[text.index("\n## Assertions\n") : text.index("\n## The verdict of one case\n")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
     return [case for block in blocks for case in yaml.safe_load(block)["cases"]]
 
 
