@@ -336,3 +336,71 @@ def test_bad_record_mode_fails_before_collection(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("--llm-record-mode=sometimes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*invalid choice: 'sometimes'*"])
+
+
+def test_llm_rubric_judge_calls_are_recorded_to_their_own_cassette_and_replayed(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        llm_rubric="""\
+baseline: gpt-4o
+cases:
+  - id: polite
+    prompt: "A customer asks where their parcel is."
+    assert:
+      - type: llm-rubric
+        value: "Answers the question and is polite."
+""",
+    )
+    openai_server.add_rule(model="gpt-4o", content="Kindly check the tracking link; it arrives Monday.")
+    openai_server.add_rule(model="gpt-5.5", content="Figure it out yourself, rude answer.")
+    openai_server.add_rule(
+        model="judge-model", contains="rude answer", content='{"pass": false, "score": 0.1, "reason": "rude"}'
+    )
+    openai_server.add_rule(model="judge-model", content='{"pass": true, "score": 0.9, "reason": "polite"}')
+    args = ("--llm-judge=judge-model", "-v")
+    recorded = record(pytester, openai_server, *args)
+    recorded.assert_outcomes(failed=1)
+    recorded.stdout.fnmatch_lines(["*regression: gpt-5.5 fails where gpt-4o passes*", "*FAIL *rude*"])
+    judge_prompts = [
+        request.json["messages"][0]["content"]
+        for request in openai_server.requests
+        if request.model == "judge-model"
+    ]
+    assert len(judge_prompts) == 2  # one grading per model, with the same rubric in the same prompt
+    assert all("Answers the question and is polite." in prompt for prompt in judge_prompts)
+    folder = pytester.path / "cassettes" / "llm_rubric" / "polite"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "gpt-4o.judge-judge-model.yaml",
+        "gpt-4o.yaml",
+        "gpt-5.5.judge-judge-model.yaml",
+        "gpt-5.5.yaml",
+    ]
+    openai_server.stop()
+    replay(pytester, *args).assert_outcomes(failed=1)
+
+
+def test_streamed_replies_are_recorded_parsed_and_replayed(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        llm_stream="""\
+baseline: gpt-4o
+defaults:
+  params: {stream: true, stream_options: {include_usage: true}}
+cases:
+  - id: streamed
+    prompt: "Name the capital of France."
+    budgets: {output_tokens: 20}
+    assert: [{type: contains, value: Paris}]
+""",
+    )
+    openai_server.add_rule(content="The capital of France is Paris.", usage={"completion_tokens": 7})
+    record(pytester, openai_server).assert_outcomes(passed=1)
+    assert openai_server.requests[0].json["stream"] is True
+    openai_server.stop()
+    replayed = replay(pytester)
+    replayed.assert_outcomes(passed=1)
+    replayed.stdout.fnmatch_lines(["*gpt-5.5 (candidate)*1*100%*"])
