@@ -7,6 +7,7 @@ llm-rubric judge can open a cassette of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,13 +183,8 @@ def run_model(
                 sample = judge_reply(case, model, call, judged_budgets, judge)
                 if len(failures) > before:
                     failure = failures[-1]
-                    sample = Sample(
-                        reply=sample.reply,
-                        latency_ms=sample.latency_ms,
-                        replayed=sample.replayed,
-                        error=failure.message,
-                        error_kind=failure.kind,
-                        attempts=sample.attempts,
+                    sample = dataclasses.replace(
+                        sample, error=failure.message, error_kind=failure.kind, assertions=(), score=0.0
                     )
                 samples.append(sample)
     except Exception as exc:  # a corrupt judge cassette or a failing save

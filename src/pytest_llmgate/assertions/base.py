@@ -8,6 +8,7 @@ file, the case and the field, raised before any model is called.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,18 +223,7 @@ def parse_assertion(entry: Any, base_dir: Path | None = None) -> AssertionSpec:
         base_dir=base_dir,
     )
     if kind.prepare is not None:
-        prepared = kind.prepare(spec)
-        spec = AssertionSpec(
-            type=spec.type,
-            kind=spec.kind,
-            negate=spec.negate,
-            value=spec.value,
-            weight=spec.weight,
-            threshold=spec.threshold,
-            options=spec.options,
-            prepared=prepared,
-            base_dir=spec.base_dir,
-        )
+        spec = dataclasses.replace(spec, prepared=kind.prepare(spec))
     return spec
 
 
