@@ -1,0 +1,507 @@
+"""Tokenizer drift: how many prompt tokens the same cases cost on the baseline and the candidate.
+
+Two measurements, and the verdict says which one it used:
+
+* *observed* drift compares the `usage.prompt_tokens` the API reported for both models (exact,
+  but only where recordings carry usage);
+* *local* drift counts the requests with tiktoken (works offline, before any call, but is an
+  estimate: chat framing and tool definitions are approximated, and an unknown model has no
+  encoding at all, never a guessed one).
+
+`EstimatorError` compares the two per model so a user learns when local budgets are unreliable.
+This module is pure: tiktoken is imported lazily, and nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import tiktoken
+
+    from pytest_llmgate.results import CaseResult, ModelRun
+
+SOURCE_OVERRIDE = "override in llmgate.yaml encodings:"
+SOURCE_TIKTOKEN = "tiktoken model table"
+
+# OpenAI's chat framing, from the cookbook "How to count tokens with tiktoken" (gpt-3.5-turbo-0613
+# onwards, gpt-4*, gpt-4o*): every message costs 3 tokens, a `name` one more, and the reply is
+# primed with 3 (<|start|>assistant<|message|>).
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+
+# Context windows (input + output tokens) of OpenAI models, from platform.openai.com/docs/models.
+# Checked 2025-08-10. Overridable per run (`context_windows` mapping) because vendors change them.
+CONTEXT_WINDOWS: Mapping[str, int] = {
+    "gpt-3.5-turbo": 16385,
+    "gpt-4": 8192,
+    "gpt-4-turbo": 128000,
+    "gpt-4o": 128000,
+    "gpt-4o-mini": 128000,
+    "gpt-4.1": 1047576,
+    "gpt-4.1-mini": 1047576,
+    "gpt-4.1-nano": 1047576,
+    "o1": 200000,
+    "o3": 200000,
+    "o3-mini": 200000,
+    "o4-mini": 200000,
+    "gpt-5": 400000,
+    "gpt-5-mini": 400000,
+    "gpt-5-nano": 400000,
+}
+# Only a full date suffix maps a snapshot to its family: older four-digit snapshots had other
+# windows (gpt-3.5-turbo-0613 had 4096, not 16385), so they stay unknown rather than wrong.
+_DATED_SNAPSHOT = re.compile(r"^(?P<family>.+)-\d{4}-\d{2}-\d{2}$")
+
+
+class Encoder(Protocol):
+    """The part of `tiktoken.Encoding` this module uses (a protocol so tests can count calls)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def encode(self, text: str, *, disallowed_special: Any = ...) -> list[int]: ...
+
+
+# --- encoding resolution and loading -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncodingChoice:
+    """Which tiktoken encoding a model uses and why; `name` is None when nobody knows."""
+
+    model: str
+    name: str | None
+    source: str | None
+
+    @property
+    def known(self) -> bool:
+        return self.name is not None
+
+    def describe(self) -> str:
+        if self.name is None:
+            return (
+                f"no tokenizer known for model {self.model!r}: tiktoken's model table has no entry "
+                f"and llmgate.yaml 'encodings:' names none; add `encodings: {{{self.model}: o200k_base}}` "
+                "(or the right encoding) to measure its tokens locally"
+            )
+        return f"{self.model} uses {self.name} ({self.source})"
+
+
+def resolve_encoding(model: str, overrides: Mapping[str, str] | None = None) -> EncodingChoice:
+    """The encoding of `model`: the user's override first, then tiktoken's exact and prefix tables.
+
+    An unknown model gets `name=None`, never a fallback: counting gpt-foo with cl100k would
+    produce a confident, wrong drift number.
+    """
+    if overrides and model in overrides:
+        return EncodingChoice(model, overrides[model], SOURCE_OVERRIDE)
+    import tiktoken
+
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        return EncodingChoice(model, None, None)
+    return EncodingChoice(model, str(name), SOURCE_TIKTOKEN)
+
+
+@dataclass(frozen=True)
+class EncodingUnavailable:
+    """An encoding that could not be loaded, with a one-line reason that says how to fix it."""
+
+    name: str
+    reason: str
+
+
+class EncodingLoader:
+    """Loads tiktoken encodings once per name; failures are not cached, so a fixed cache retries."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, tiktoken.Encoding] = {}
+
+    def load(self, name: str) -> tiktoken.Encoding | EncodingUnavailable:
+        """A `tiktoken.Encoding`, or `EncodingUnavailable` (never raises)."""
+        if name in self._loaded:
+            return self._loaded[name]
+        result = load_encoding(name)
+        if not isinstance(result, EncodingUnavailable):
+            self._loaded[name] = result
+        return result
+
+
+def load_encoding(name: str) -> tiktoken.Encoding | EncodingUnavailable:
+    """`tiktoken.get_encoding(name)`, or `EncodingUnavailable` with a one-line reason.
+
+    tiktoken downloads its vocabulary on first use and honours `TIKTOKEN_CACHE_DIR` itself; with
+    no network and no cached file it raises a requests error, for an unknown name a multi-line
+    ValueError. Every exception becomes one line, because a drift note must not be a traceback.
+    """
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding(name)
+    except Exception as exc:  # any failure means "no local count", not a crash
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        if len(first_line) > 160:
+            first_line = first_line[:157] + "..."
+        if isinstance(exc, ValueError) and first_line.startswith("Unknown encoding"):
+            return EncodingUnavailable(
+                name,
+                f"tiktoken has no encoding named {name!r} ({first_line}); fix the name in "
+                "llmgate.yaml 'encodings:' (e.g. o200k_base, cl100k_base)",
+            )
+        return EncodingUnavailable(
+            name,
+            f"cannot load tiktoken encoding {name!r} ({type(exc).__name__}: {first_line}); "
+            f"set TIKTOKEN_CACHE_DIR to a folder holding the cached {name}.tiktoken file "
+            "(named by the sha1 of its download URL)",
+        )
+
+
+# --- counting --------------------------------------------------------------------------------
+
+
+class TokenCounter:
+    """Counts chat requests with one encoding, encoding each distinct text once.
+
+    Suites repeat the same system prompts and tool definitions across hundreds of cases, so the
+    memo (text -> token count) turns most of the work into dict look-ups. `encode_calls` says how
+    many texts were actually encoded.
+    """
+
+    def __init__(self, encoding: Encoder) -> None:
+        self.encoding = encoding
+        self.memo: dict[str, int] = {}
+
+    @property
+    def encode_calls(self) -> int:
+        return len(self.memo)
+
+    def count_text(self, text: str) -> int:
+        return _count_text(text, self.encoding, self.memo)
+
+    def count_request(self, request: Mapping[str, Any]) -> int:
+        return count_prompt_tokens(request, self.encoding, self.memo)
+
+
+def _count_text(text: str, encoding: Encoder, memo: MutableMapping[str, int] | None) -> int:
+    if memo is not None:
+        cached = memo.get(text)
+        if cached is not None:
+            return cached
+    # disallowed_special=(): a prompt that mentions "<|endoftext|>" is plain text to the API;
+    # tiktoken's default would raise ValueError on it.
+    count = len(encoding.encode(text, disallowed_special=()))
+    if memo is not None:
+        memo[text] = count
+    return count
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def count_prompt_tokens(
+    request: Mapping[str, Any], encoding: Encoder, memo: MutableMapping[str, int] | None = None
+) -> int:
+    """Estimate the prompt tokens of a chat request the way OpenAI's cookbook does.
+
+    3 tokens per message, the tokens of each string field, +1 for `name`, +3 priming the reply.
+    Content given as a list of parts counts the text parts. Approximations: non-text values
+    (`tool_calls`, images) and each tool definition are counted as their compact JSON; the API
+    renders tools into its own hidden format, so expect the estimate to be off by some tokens per
+    tool. Pass one `memo` per encoding (counts differ between encodings).
+    """
+    total = 0
+    for message in request.get("messages") or ():
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                total += _count_text(value, encoding, memo)
+            elif key == "content" and isinstance(value, list):
+                for part in value:
+                    if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                        total += _count_text(part["text"], encoding, memo)
+                    else:
+                        total += _count_text(_json_text(part), encoding, memo)
+            else:
+                total += _count_text(_json_text(value), encoding, memo)
+            if key == "name":
+                total += TOKENS_PER_NAME
+    for tool in request.get("tools") or ():
+        total += _count_text(_json_text(tool), encoding, memo)
+    return total + REPLY_PRIMING_TOKENS
+
+
+# --- drift -----------------------------------------------------------------------------------
+
+
+def _ratio(candidate: int, baseline: int) -> float:
+    if baseline == 0:
+        return 1.0 if candidate == 0 else float("inf")
+    return candidate / baseline
+
+
+@dataclass(frozen=True)
+class CaseTokens:
+    """Prompt tokens of one case on both models."""
+
+    case_id: str
+    baseline: int
+    candidate: int
+
+    @property
+    def delta(self) -> int:
+        return self.candidate - self.baseline
+
+    @property
+    def ratio(self) -> float:
+        return _ratio(self.candidate, self.baseline)
+
+
+@dataclass(frozen=True)
+class _Drift:
+    baseline_model: str
+    candidate_model: str
+    cases: tuple[CaseTokens, ...]
+
+    @property
+    def baseline_total(self) -> int:
+        return sum(case.baseline for case in self.cases)
+
+    @property
+    def candidate_total(self) -> int:
+        return sum(case.candidate for case in self.cases)
+
+    @property
+    def delta(self) -> int:
+        return self.candidate_total - self.baseline_total
+
+    @property
+    def ratio(self) -> float:
+        return _ratio(self.candidate_total, self.baseline_total)
+
+
+class _HasRequest(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    def request_for(self, model: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LocalDrift(_Drift):
+    """Prompt tokens counted locally with each model's encoding (overrides applied per model)."""
+
+    baseline_encoding: str = ""
+    candidate_encoding: str = ""
+
+    @classmethod
+    def measure(
+        cls,
+        cases: Iterable[_HasRequest],
+        baseline_model: str,
+        candidate_model: str,
+        baseline_counter: TokenCounter,
+        candidate_counter: TokenCounter,
+    ) -> LocalDrift:
+        rows = tuple(
+            CaseTokens(
+                case.id,
+                baseline_counter.count_request(case.request_for(baseline_model)),
+                candidate_counter.count_request(case.request_for(candidate_model)),
+            )
+            for case in cases
+        )
+        return cls(
+            baseline_model,
+            candidate_model,
+            rows,
+            baseline_encoding=baseline_counter.encoding.name,
+            candidate_encoding=candidate_counter.encoding.name,
+        )
+
+
+def reported_prompt_tokens(run: ModelRun | None) -> int | None:
+    """The first `usage.prompt_tokens` the API reported for this run (samples share one prompt)."""
+    if run is None:
+        return None
+    for sample in run.samples:
+        if sample.reply is not None and sample.reply.usage.prompt_tokens is not None:
+            return sample.reply.usage.prompt_tokens
+    return None
+
+
+@dataclass(frozen=True)
+class ObservedDrift(_Drift):
+    """Prompt tokens as reported by the API, over the cases where both models reported usage."""
+
+    skipped: int = 0
+
+    @classmethod
+    def from_results(cls, results: Iterable[CaseResult]) -> ObservedDrift | None:
+        """None when there is no candidate at all; `cases` is empty when no usage was recorded."""
+        rows: list[CaseTokens] = []
+        skipped = 0
+        models: tuple[str, str] | None = None
+        for result in results:
+            if result.candidate is None:
+                continue
+            models = models or (result.baseline.model, result.candidate.model)
+            baseline = reported_prompt_tokens(result.baseline)
+            candidate = reported_prompt_tokens(result.candidate)
+            if baseline is None or candidate is None:
+                skipped += 1
+                continue
+            rows.append(CaseTokens(result.case_id, baseline, candidate))
+        if models is None:
+            return None
+        return cls(models[0], models[1], tuple(rows), skipped=skipped)
+
+
+@dataclass(frozen=True)
+class EstimatorError:
+    """How far local counts are from what the API reported for one model."""
+
+    model: str
+    cases: tuple[CaseTokens, ...] = ()  # baseline = local estimate, candidate = reported
+    tolerance: float = 0.1
+
+    @classmethod
+    def measure(
+        cls,
+        model: str,
+        counter: TokenCounter,
+        pairs: Iterable[tuple[Mapping[str, Any], CaseResult]],
+        tolerance: float = 0.1,
+    ) -> EstimatorError:
+        """`pairs` are (the request sent to `model`, its case result); cases without usage are skipped."""
+        rows: list[CaseTokens] = []
+        for request, result in pairs:
+            run = next((run for run in result.runs if run.model == model), None)
+            reported = reported_prompt_tokens(run)
+            if reported is not None:
+                rows.append(CaseTokens(result.case_id, counter.count_request(request), reported))
+        return cls(model, tuple(rows), tolerance)
+
+    @property
+    def mean_relative_error(self) -> float | None:
+        errors = [abs(row.baseline - row.candidate) / row.candidate for row in self.cases if row.candidate]
+        return sum(errors) / len(errors) if errors else None
+
+    def warning(self) -> str | None:
+        error = self.mean_relative_error
+        if error is None or error <= self.tolerance:
+            return None
+        local = sum(row.baseline for row in self.cases)
+        reported = sum(row.candidate for row in self.cases)
+        return (
+            f"{self.model}: local token counts are off by {error:.1%} on average against the API's "
+            f"usage (local {local} vs reported {reported} over {len(self.cases)} cases, tolerance "
+            f"{self.tolerance:.0%}); locally computed prompt-token budgets and context-window "
+            "truncation for this model are unreliable"
+        )
+
+
+def drift_verdict(
+    local: LocalDrift | None, observed: ObservedDrift | None, max_prompt_token_drift: float = 0.05
+) -> tuple[bool, str | None, str]:
+    """Gate the suite's prompt-token change: observed usage when recorded, else local counts.
+
+    Drift is |candidate/baseline - 1|: fewer tokens also moves truncation points and cost
+    forecasts. With neither measurement the gate passes with a note (basis None), because an
+    unknown tokenizer is not evidence of a regression.
+    """
+    drift: _Drift
+    basis: str
+    if observed is not None and observed.cases:
+        drift, basis = observed, "observed"
+        how = f"observed from recorded usage over {len(observed.cases)} cases"
+        if observed.skipped:
+            how += f", {observed.skipped} without usage skipped"
+    elif local is not None and local.cases:
+        drift, basis = local, "local"
+        how = (
+            f"counted locally with {local.baseline_encoding} vs {local.candidate_encoding} "
+            f"over {len(local.cases)} cases"
+        )
+    else:
+        return (
+            True,
+            None,
+            "prompt-token drift not measured: no recorded usage for both models and no local "
+            "encoding for both (see the encoding notes); record with usage or set `encodings:`",
+        )
+    change = drift.ratio - 1.0
+    summary = (
+        f"prompt tokens {drift.baseline_model} {drift.baseline_total} -> {drift.candidate_model} "
+        f"{drift.candidate_total} ({change:+.1%}; {how})"
+    )
+    if abs(change) > max_prompt_token_drift:
+        return (
+            False,
+            basis,
+            f"{summary} exceeds the allowed drift of {max_prompt_token_drift:.1%}; raise "
+            "max_prompt_token_drift if this change is expected",
+        )
+    return True, basis, f"{summary} within the allowed drift of {max_prompt_token_drift:.1%}"
+
+
+# --- context window --------------------------------------------------------------------------
+
+
+def context_window_for(model: str, overrides: Mapping[str, int] | None = None) -> int | None:
+    """The model's context window: override, exact name, then a dated snapshot's family; else None."""
+    for table in (overrides or {}, CONTEXT_WINDOWS):
+        if model in table:
+            return table[model]
+    match = _DATED_SNAPSHOT.match(model)
+    if match:
+        family = match.group("family")
+        for table in (overrides or {}, CONTEXT_WINDOWS):
+            if family in table:
+                return table[family]
+    return None
+
+
+def check_context_window(
+    prompt_tokens: int, max_tokens: int | None, window: int | None, *, model: str | None = None
+) -> str | None:
+    """A message when the prompt plus the reserved output does not fit the window, else None."""
+    if window is None:
+        return None
+    reserved = max_tokens or 0
+    if prompt_tokens + reserved <= window:
+        return None
+    who = f"{model}: " if model else ""
+    return (
+        f"{who}prompt {prompt_tokens} + max_tokens {reserved} = {prompt_tokens + reserved} tokens "
+        f"exceeds the context window of {window} by {prompt_tokens + reserved - window}; "
+        "shorten the prompt or lower max_tokens"
+    )
+
+
+__all__ = [
+    "CONTEXT_WINDOWS",
+    "CaseTokens",
+    "EncodingChoice",
+    "EncodingLoader",
+    "EncodingUnavailable",
+    "EstimatorError",
+    "LocalDrift",
+    "ObservedDrift",
+    "TokenCounter",
+    "check_context_window",
+    "context_window_for",
+    "count_prompt_tokens",
+    "drift_verdict",
+    "load_encoding",
+    "resolve_encoding",
+]

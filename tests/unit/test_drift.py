@@ -1,0 +1,306 @@
+"""Tokenizer drift core: encoding resolution, counting, drift, verdicts, context windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import tiktoken
+import tiktoken.registry
+
+from pytest_llmgate.cases import Case
+from pytest_llmgate.drift import (
+    CONTEXT_WINDOWS,
+    SOURCE_OVERRIDE,
+    SOURCE_TIKTOKEN,
+    EncodingLoader,
+    EncodingUnavailable,
+    EstimatorError,
+    LocalDrift,
+    ObservedDrift,
+    TokenCounter,
+    check_context_window,
+    context_window_for,
+    count_prompt_tokens,
+    drift_verdict,
+    load_encoding,
+    resolve_encoding,
+)
+from pytest_llmgate.reply import Reply, Usage
+from pytest_llmgate.results import CaseResult, ModelRun, Sample
+
+MULTILINGUAL = (
+    "東京の天気を教えてください。明日は雨が降りますか？ "
+    "नमस्ते, आप कैसे हैं? Привет, как дела? "
+    "def fib(n: int) -> int:\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
+)
+
+
+@pytest.fixture
+def encodings(tiktoken_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> EncodingLoader:
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
+    return EncodingLoader()
+
+
+def _encoding(loader: EncodingLoader, name: str) -> tiktoken.Encoding:
+    encoding = loader.load(name)
+    assert not isinstance(encoding, EncodingUnavailable), encoding.reason
+    return encoding
+
+
+def _case(case_id: str, system: str, prompt: str) -> Case:
+    return Case(
+        id=case_id,
+        path=Path("llm_drift.yaml"),
+        line=1,
+        messages=({"role": "system", "content": system}, {"role": "user", "content": prompt}),
+    )
+
+
+def _run(model: str, prompt_tokens: int | None) -> ModelRun:
+    reply = Reply(text="ok", usage=Usage(prompt_tokens=prompt_tokens))
+    return ModelRun(model, (Sample(reply=reply, latency_ms=1.0, replayed=True),))
+
+
+def _result(case_id: str, baseline: ModelRun, candidate: ModelRun | None) -> CaseResult:
+    return CaseResult("llm_drift.yaml", case_id, (), baseline, candidate, outcome="passed")
+
+
+class CountingEncoder:
+    """A fake encoding: one token per whitespace-separated word, counting encode calls."""
+
+    name = "words"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, text: str, *, disallowed_special: Any = "all") -> list[int]:
+        self.calls += 1
+        return [0] * len(text.split())
+
+
+# --- resolution and loading ---
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4o", "o200k_base"),
+        ("gpt-4o-2024-08-06", "o200k_base"),
+        ("gpt-5", "o200k_base"),
+    ],
+)
+def test_resolve_encoding_from_tiktoken_tables(model: str, name: str) -> None:
+    choice = resolve_encoding(model, {})
+    assert (choice.model, choice.name, choice.source) == (model, name, SOURCE_TIKTOKEN)
+
+
+def test_resolve_encoding_override_wins() -> None:
+    choice = resolve_encoding("gpt-4o", {"gpt-4o": "cl100k_base"})
+    assert (choice.name, choice.source) == ("cl100k_base", SOURCE_OVERRIDE)
+
+
+def test_unknown_model_has_no_encoding_and_no_fallback() -> None:
+    choice = resolve_encoding("acme-llm-7b", {"gpt-4o": "o200k_base"})
+    assert choice.name is None
+    assert choice.source is None
+    assert not choice.known
+    assert choice.describe().startswith("no tokenizer known for model 'acme-llm-7b'")
+    assert "encodings:" in choice.describe()
+
+
+def test_unloadable_encoding_gives_one_line_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    # tiktoken keeps loaded encodings in a process-wide dict; without clearing it, an earlier test's
+    # cl100k_base would be served from memory and the cache dir never read.
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+
+    def no_network(url: str, *args: Any, **kwargs: Any) -> Any:
+        raise requests.ConnectionError(f"no network in tests: {url}")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    result = EncodingLoader().load("cl100k_base")
+    assert isinstance(result, EncodingUnavailable)
+    assert "\n" not in result.reason
+    assert "'cl100k_base'" in result.reason
+    assert "TIKTOKEN_CACHE_DIR" in result.reason
+    assert "ConnectionError" in result.reason
+
+
+def test_unknown_encoding_name_is_unavailable() -> None:
+    result = load_encoding("no_such_encoding")
+    assert isinstance(result, EncodingUnavailable)
+    assert "\n" not in result.reason
+    assert "'no_such_encoding'" in result.reason
+
+
+def test_loader_caches_per_name(encodings: EncodingLoader) -> None:
+    assert encodings.load("o200k_base") is encodings.load("o200k_base")
+
+
+# --- counting ---
+
+
+def test_count_follows_openai_chat_format() -> None:
+    encoder = CountingEncoder()
+    request = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "name": "ann", "content": "hello there friend"},
+        ],
+    }
+    # 2 messages * 3 + (system 1 + "be brief" 2) + (user 1 + ann 1 + name 1 + 3 words) + 3 priming
+    assert count_prompt_tokens(request, encoder) == 6 + 3 + 6 + 3
+
+
+def test_count_includes_tools_as_json(encodings: EncodingLoader) -> None:
+    counter = TokenCounter(_encoding(encodings, "o200k_base"))
+    plain = {"messages": [{"role": "user", "content": "weather?"}]}
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    assert counter.count_request({**plain, "tools": [tool]}) > counter.count_request(plain)
+
+
+def test_special_token_text_is_counted_not_rejected(encodings: EncodingLoader) -> None:
+    encoding = _encoding(encodings, "cl100k_base")
+    request = {"messages": [{"role": "user", "content": "what does <|endoftext|> mean?"}]}
+    assert count_prompt_tokens(request, encoding) > 3 + 3
+
+
+def test_memo_encodes_each_distinct_text_once() -> None:
+    encoder = CountingEncoder()
+    counter = TokenCounter(encoder)
+    system = "you are a careful assistant " * 50
+    requests_ = [
+        {"messages": [{"role": "system", "content": system}, {"role": "user", "content": f"q{i % 3}"}]}
+        for i in range(30)
+    ]
+    counts = [counter.count_request(request) for request in requests_]
+    # distinct texts: system, "system", "user", q0, q1, q2
+    assert encoder.calls == 6 == counter.encode_calls
+    without_memo = CountingEncoder()
+    assert [count_prompt_tokens(request, without_memo) for request in requests_] == counts
+    assert without_memo.calls == 30 * 4
+
+
+# --- drift ---
+
+
+def test_cl100k_to_o200k_shows_local_drift(encodings: EncodingLoader) -> None:
+    cases = [_case("multilingual", "Answer in the user's language.", MULTILINGUAL)]
+    drift = LocalDrift.measure(
+        cases,
+        "gpt-4",
+        "gpt-4o",
+        TokenCounter(_encoding(encodings, "cl100k_base")),
+        TokenCounter(_encoding(encodings, "o200k_base")),
+    )
+    assert drift.cases[0].delta != 0
+    assert drift.delta == drift.cases[0].delta
+    assert drift.ratio != 1.0
+    passed, basis, message = drift_verdict(drift, None)
+    assert basis == "local"
+    assert not passed
+    assert "cl100k_base vs o200k_base" in message
+
+
+def test_same_encoding_zero_local_drift_but_observed_inflation_fails(encodings: EncodingLoader) -> None:
+    cases = [_case(f"c{i}", "Answer briefly.", f"{MULTILINGUAL} #{i}") for i in range(3)]
+    o200k = TokenCounter(_encoding(encodings, "o200k_base"))
+    local = LocalDrift.measure(cases, "gpt-4o", "gpt-5", o200k, o200k)
+    assert local.delta == 0
+    assert local.ratio == 1.0
+    assert drift_verdict(local, None)[:2] == (True, "local")
+
+    results = [_result(f"c{i}", _run("gpt-4o", 100), _run("gpt-5", 120)) for i in range(3)]
+    results.append(_result("no-usage", _run("gpt-4o", None), _run("gpt-5", 130)))
+    observed = ObservedDrift.from_results(results)
+    assert observed is not None
+    assert (observed.baseline_total, observed.candidate_total, observed.skipped) == (300, 360, 1)
+    assert observed.ratio == pytest.approx(1.2)
+    assert [row.ratio for row in observed.cases] == [pytest.approx(1.2)] * 3
+    passed, basis, message = drift_verdict(local, observed, max_prompt_token_drift=0.05)
+    assert (passed, basis) == (False, "observed")
+    assert "+20.0%" in message
+    assert "1 without usage skipped" in message
+
+
+def test_verdict_without_any_measurement_is_a_note() -> None:
+    results = [_result("a", _run("gpt-4o", None), _run("acme", None))]
+    observed = ObservedDrift.from_results(results)
+    assert observed is not None
+    assert observed.cases == ()
+    passed, basis, message = drift_verdict(None, observed)
+    assert (passed, basis) == (True, None)
+    assert message.startswith("prompt-token drift not measured")
+
+
+def test_observed_drift_without_candidate_is_none() -> None:
+    assert ObservedDrift.from_results([_result("a", _run("gpt-4o", 10), None)]) is None
+
+
+# --- estimator error ---
+
+
+def test_estimator_warning_when_local_counts_are_off() -> None:
+    counter = TokenCounter(CountingEncoder())
+    request = {"messages": [{"role": "user", "content": "one two three four"}]}  # 3 + 1 + 4 + 3 = 11
+    good = EstimatorError.measure("gpt-4o", counter, [(request, _result("a", _run("gpt-4o", 11), None))])
+    assert good.mean_relative_error == 0.0
+    assert good.warning() is None
+
+    off = EstimatorError.measure(
+        "gpt-5", counter, [(request, _result("a", _run("gpt-4o", 11), _run("gpt-5", 22)))]
+    )
+    assert off.mean_relative_error == pytest.approx(0.5)
+    warning = off.warning()
+    assert warning is not None
+    assert warning.startswith("gpt-5: local token counts are off by 50.0%")
+    assert "unreliable" in warning
+
+
+def test_estimator_without_usage_has_no_error() -> None:
+    counter = TokenCounter(CountingEncoder())
+    request = {"messages": [{"role": "user", "content": "x"}]}
+    error = EstimatorError.measure("gpt-4o", counter, [(request, _result("a", _run("gpt-4o", None), None))])
+    assert error.mean_relative_error is None
+    assert error.warning() is None
+
+
+# --- context window ---
+
+
+@pytest.mark.parametrize(
+    ("model", "window"),
+    [
+        ("gpt-4o", 128000),
+        ("gpt-4o-mini-2024-07-18", 128000),
+        ("gpt-4.1-nano-2025-04-14", 1047576),
+        ("gpt-4", 8192),
+        ("gpt-5", 400000),
+        ("gpt-3.5-turbo-0613", None),  # four-digit snapshots had other windows: unknown, not wrong
+        ("acme-llm", None),
+    ],
+)
+def test_context_window_lookup(model: str, window: int | None) -> None:
+    assert context_window_for(model) == window
+
+
+def test_context_window_override() -> None:
+    assert context_window_for("acme-llm", {"acme-llm": 32000}) == 32000
+    assert context_window_for("gpt-4o-2024-08-06", {"gpt-4o": 64000}) == 64000
+    assert CONTEXT_WINDOWS["gpt-4o"] == 128000
+
+
+def test_check_context_window() -> None:
+    assert check_context_window(1000, 500, 8192) is None
+    assert check_context_window(8000, None, 8192) is None
+    assert check_context_window(10, 10, None) is None
+    message = check_context_window(8000, 500, 8192, model="gpt-4")
+    assert message == (
+        "gpt-4: prompt 8000 + max_tokens 500 = 8500 tokens exceeds the context window of 8192 by 308; "
+        "shorten the prompt or lower max_tokens"
+    )
