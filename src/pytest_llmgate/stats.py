@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
 
@@ -15,7 +16,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
         raise ValueError(f"percentile must be in [0, 100], got {q}")
     if not values:
         return None
-    ordered = sorted(values)
+    return _interpolated(sorted(values), q)
+
+
+def _interpolated(ordered: Sequence[float], q: float) -> float:
     position = (len(ordered) - 1) * q / 100.0
     low = math.floor(position)
     high = math.ceil(position)
@@ -26,3 +30,126 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pair counts.
+
+    `b` counts cases only the baseline passed and `c` cases only the candidate passed; under
+    "no difference" each discordant pair goes either way with probability 1/2, so the p-value is
+    min(1, 2 * P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2). No discordant pairs is no
+    evidence of a difference: 1.0. Exact integer arithmetic, so large counts do not underflow.
+    """
+    if isinstance(b, bool) or isinstance(c, bool) or not isinstance(b, int) or not isinstance(c, int):
+        raise TypeError(f"discordant counts must be integers, got b={b!r}, c={c!r}")
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
+    return min(1.0, 2 * tail / (1 << n))
+
+
+WILCOXON_EXACT_MAX_N = 50
+"""Largest sample without ties or zeros given the exact null distribution (scipy's `auto` limit)."""
+
+WILCOXON_PERMUTATION_MAX_N = 13
+"""Largest sample with ties or zeros given the exact conditional distribution (as scipy does)."""
+
+
+def wilcoxon_signed_rank(differences: Sequence[float], *, correction: bool = True) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test on paired differences.
+
+    Follows `scipy.stats.wilcoxon(d)` (zero_method="wilcox", method="auto"), so the numbers in a
+    report can be checked with scipy:
+
+    - zero differences are dropped (they say nothing about the direction);
+    - no ties and no zeros, n <= 50: the exact null distribution;
+    - ties or zeros and at most 13 differences (zeros included): the exact distribution of the
+      statistic over all sign flips of the observed midranks (scipy's permutation test, which is
+      exhaustive, hence deterministic, at this size);
+    - otherwise the normal approximation with the tie correction of the variance.
+
+    The one deliberate difference: the normal approximation applies the continuity correction
+    by default (scipy's default is `correction=False`), which is the more conservative choice
+    for a gate; pass `correction=False` for scipy's default number. With no non-zero differences
+    there is no evidence of a difference, so the result is 1.0 (scipy gives NaN for an empty
+    sample).
+    """
+    total = len(differences)
+    nonzero = [float(d) for d in differences if d != 0]
+    if any(math.isnan(d) for d in nonzero):
+        raise ValueError("differences must not contain NaN")
+    n = len(nonzero)
+    if n == 0:
+        return 1.0
+    doubled_ranks = _doubled_midranks([abs(d) for d in nonzero])
+    observed = sum(rank for rank, d in zip(doubled_ranks, nonzero, strict=True) if d > 0)  # 2 * R+
+    has_ties = len(set(doubled_ranks)) < n
+    exact = (not has_ties and total == n and n <= WILCOXON_EXACT_MAX_N) or total <= WILCOXON_PERMUTATION_MAX_N
+    if exact:
+        counts = _signed_rank_sum_counts(doubled_ranks)
+        below = sum(counts[: observed + 1])
+        above = sum(counts[observed:])
+        return min(1.0, 2 * min(below, above) / (1 << n))
+    mean_rank_sum = n * (n + 1) / 4
+    tie_sizes: dict[int, int] = {}
+    for rank in doubled_ranks:
+        tie_sizes[rank] = tie_sizes.get(rank, 0) + 1
+    tie_term = sum(t**3 - t for t in tie_sizes.values())
+    sd = math.sqrt((n * (n + 1) * (2 * n + 1) - tie_term / 2) / 24)
+    z = (observed / 2 - mean_rank_sum) / sd
+    if correction and z != 0:
+        z -= math.copysign(0.5, z) / sd
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2)))
+
+
+def _doubled_midranks(values: Sequence[float]) -> list[int]:
+    """Twice the average ranks (1-based), so that midranks of ties stay integers."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        doubled = start + end + 2  # (start + 1) + (end + 1): twice the midrank of the group
+        for position in range(start, end + 1):
+            ranks[order[position]] = doubled
+        start = end + 1
+    return ranks
+
+
+def _signed_rank_sum_counts(weights: Sequence[int]) -> list[int]:
+    """counts[s] = how many of the 2**n sign assignments give a positive-rank sum of s."""
+    counts = [1]
+    for weight in weights:
+        grown = counts + [0] * weight
+        for total, ways in enumerate(counts):
+            if ways:
+                grown[total + weight] += ways
+        counts = grown
+    return counts
+
+
+def bootstrap_mean_ci(
+    differences: Sequence[float], confidence: float = 0.95, resamples: int = 10000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean, the same for the same seed.
+
+    Uses its own `random.Random(seed)`, so a report is reproducible and no global state moves.
+    """
+    if not differences:
+        raise ValueError("bootstrap_mean_ci needs at least one value")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    values = [float(d) for d in differences]
+    n = len(values)
+    rng = random.Random(seed)
+    means = [math.fsum(rng.choices(values, k=n)) / n for _ in range(resamples)]
+    alpha = (1 - confidence) / 2
+    means.sort()
+    return _interpolated(means, 100 * alpha), _interpolated(means, 100 * (1 - alpha))
