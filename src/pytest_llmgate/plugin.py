@@ -73,6 +73,7 @@ class ResultCollector:
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         if not self.state.results or _is_xdist_worker(config):
             return
+        from pytest_llmgate.pricing import PriceTable
         from pytest_llmgate.report.terminal import summary_lines
 
         settings = self.state.settings
@@ -81,7 +82,9 @@ class ResultCollector:
             f"llmgate: {settings.candidate} vs {baseline}" if settings.candidate else f"llmgate: {baseline}"
         )
         terminalreporter.write_sep("=", title)
-        for line in summary_lines(self.state.results, verbose=config.get_verbosity() >= 0):
+        for line in summary_lines(
+            self.state.results, verbose=config.get_verbosity() >= 0, prices=PriceTable.builtin()
+        ):
             terminalreporter.write_line(line)
 
 
