@@ -213,7 +213,9 @@ def test_no_secret_reaches_a_cassette_from_requests_or_responses(
     sent = openai_server.requests[0].headers
     assert sent["authorization"] == f"Bearer {FAKE_KEY}"  # the key was really used...
     assert sent["openai-organization"] == FAKE_ORG
-    # ...and is nowhere in what the run wrote.
+    junit = (pytester.path / "report.xml").read_text()
+    assert junit.count("<testcase ") == 4
+    # ...and is nowhere in what the run wrote, the JUnit report included.
     assert files_containing(pytester.path, FAKE_KEY, FAKE_ORG, "FAKEPROJECT", "FAKECOOKIE") == []
     cassette = (pytester.path / "cassettes/llm_invoices/stable/gpt-4o.yaml").read_text()
     assert "REDACTED" in cassette
