@@ -225,14 +225,6 @@ class CassetteSession:
         what = f"the request's {', '.join(failed)} changed" if failed else "the request changed"
         return RecordingMissing(self.path, "stale", f"{what} since it was recorded")
 
-    @property
-    def latency_ms(self) -> float:
-        return sum(exchange.latency_ms for exchange in self.exchanges)
-
-    @property
-    def replayed(self) -> bool:
-        return bool(self.exchanges) and all(exchange.replayed for exchange in self.exchanges)
-
 
 def _float_or(text: str | None, default: float) -> float:
     try:

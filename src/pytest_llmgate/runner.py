@@ -69,19 +69,19 @@ def call_model(case: Case, model: str, plan: RunPlan, client: ModelClient, recor
                     calls.append(_Call(reply, latency, replayed, attempts=max(1, len(exchanges))))
                     continue
                 session.keep = False
-                if isinstance(error, RecordingMissing):
-                    where = _display_path(error.path)
-                    calls.append(
-                        _Call(
-                            None, latency, replayed, f"{error.detail}: {where}", f"recording-{error.reason}"
-                        )
-                    )
-                else:
-                    calls.append(_Call(None, latency, replayed, error.message, error.kind))
+                kind, message = describe_failure(error)
+                calls.append(_Call(None, latency, replayed, message, kind))
                 break  # a failed call makes the rest of this model's samples pointless
     except Exception as exc:  # a corrupt cassette or a failing save
         calls.append(_Call(None, 0.0, False, f"{type(exc).__name__}: {exc}", "recording"))
     return calls
+
+
+def describe_failure(error: CallError | RecordingMissing) -> tuple[str, str]:
+    """(error kind, one-line message) of a call that produced no reply."""
+    if isinstance(error, RecordingMissing):
+        return f"recording-{error.reason}", f"{error.detail}: {_display_path(error.path)}"
+    return error.kind, error.message
 
 
 def _display_path(path: Path) -> str:
@@ -167,13 +167,9 @@ def run_model(
                 }
                 try:
                     return client.complete(request).text
-                except RecordingMissing as exc:
-                    failure = JudgeFailed(
-                        f"recording-{exc.reason}",
-                        f"judge {judge_model}: {exc.detail}: {_display_path(exc.path)}",
-                    )
-                except CallError as exc:
-                    failure = JudgeFailed(exc.kind, f"judge {judge_model}: {exc.message}")
+                except (CallError, RecordingMissing) as exc:
+                    kind, message = describe_failure(exc)
+                    failure = JudgeFailed(kind, f"judge {judge_model}: {message}")
                 session.keep = False
                 failures.append(failure)
                 raise failure
