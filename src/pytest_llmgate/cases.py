@@ -17,14 +17,27 @@ import yaml
 
 from pytest_llmgate.assertions import AssertionConfigError, AssertionSpec, parse_assertion
 from pytest_llmgate.budgets import Budgets
+from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
 from pytest_llmgate.errors import CaseFileError
 
-FILE_KEYS = ("baseline", "defaults", "cases")
-# Keys a case may take; `defaults` takes the same minus the per-case ones.
-DEFAULTABLE_KEYS = ("system", "params", "tags", "budgets", "tools", "vars", "assert")
+FILE_KEYS = ("baseline", "defaults", "cases", "pricing", "gate")
+# Keys a case may take; `defaults` takes the same minus the per-case ones (plus the file's `gate`).
+DEFAULTABLE_KEYS = (
+    "system",
+    "params",
+    "tags",
+    "budgets",
+    "tools",
+    "vars",
+    "assert",
+    "repeat",
+    "pass_rate",
+    "critical",
+)
+DEFAULTS_KEYS = (*DEFAULTABLE_KEYS, "gate")
 CASE_KEYS = ("id", "description", "prompt", "messages", "overrides", *DEFAULTABLE_KEYS)
 OVERRIDE_KEYS = ("system", "params", "prompt", "messages", "tools")
-BUDGET_KEYS = ("latency_ms", "output_tokens", "prompt_tokens", "total_tokens")
+BUDGET_KEYS = ("latency_ms", "output_tokens", "prompt_tokens", "total_tokens", "cost_usd")
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 VAR_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -78,6 +91,9 @@ class Case:
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
+    repeat: int | None = None  # samples per model; None: the run's --llm-repeat (default 1)
+    pass_rate: float = 1.0  # share of samples that must pass for the model to pass the case
+    critical: bool = False  # a regression always fails the item, whatever gate.per_case says
 
     def request_for(self, model: str) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` for `model`, overrides applied."""
@@ -97,6 +113,9 @@ class CaseFile:
     path: Path
     baseline: str | None
     cases: tuple[Case, ...]
+    gate: Mapping[str, Any] = field(default_factory=dict)  # validated by config.GateSettings
+    gate_line: int | None = None
+    pricing: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def load_case_file(path: Path) -> CaseFile:
@@ -108,15 +127,20 @@ def load_case_file(path: Path) -> CaseFile:
     return parse_case_file(text, path)
 
 
-def parse_case_file(text: str, path: Path) -> CaseFile:
+def load_yaml_with_lines(text: str, path: Path) -> Any:
+    """Safe YAML whose mappings are `LineDict`s; duplicate keys and syntax errors name file and line."""
     try:
-        document = yaml.load(text, Loader=_LineLoader)
+        return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise CaseFileError(path, f"invalid YAML: {exc.problem}", line=line) from exc
     except yaml.YAMLError as exc:
         raise CaseFileError(path, f"invalid YAML: {exc}") from exc
+
+
+def parse_case_file(text: str, path: Path) -> CaseFile:
+    document = load_yaml_with_lines(text, path)
     if document is None:
         raise CaseFileError(path, "the file is empty; it needs a 'cases:' list", hint=_EXAMPLE_HINT)
     if not isinstance(document, Mapping):
@@ -128,7 +152,9 @@ def parse_case_file(text: str, path: Path) -> CaseFile:
     defaults = document.get("defaults") or LineDict()
     if not isinstance(defaults, Mapping):
         raise CaseFileError(path, "defaults must be a mapping", line=_line(defaults, None), field="defaults")
-    _reject_unknown(path, defaults, DEFAULTABLE_KEYS, line=_line(defaults, None), case_id=None, what="key")
+    _reject_unknown(path, defaults, DEFAULTS_KEYS, line=_line(defaults, None), case_id=None, what="key")
+    gate, gate_line = _file_gate(path, document, defaults)
+    pricing = validate_pricing(document.get("pricing"), path)
     raw_cases = document.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise CaseFileError(
@@ -148,7 +174,35 @@ def parse_case_file(text: str, path: Path) -> CaseFile:
             )
         seen[case.id] = case.line
         cases.append(case)
-    return CaseFile(path=path, baseline=baseline, cases=tuple(cases))
+    return CaseFile(
+        path=path, baseline=baseline, cases=tuple(cases), gate=gate, gate_line=gate_line, pricing=pricing
+    )
+
+
+def _file_gate(
+    path: Path, document: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> tuple[dict[str, Any], int | None]:
+    """The file's `gate:` thresholds, from the top level or `defaults:` (not both), validated."""
+    if "gate" in document and "gate" in defaults:
+        raise CaseFileError(
+            path, "gate: is given both at the top level and under defaults:; keep one", field="gate"
+        )
+    raw = document.get("gate", defaults.get("gate"))
+    if raw is None:
+        return {}, None
+    line = _line(raw, None)
+    if not isinstance(raw, Mapping):
+        raise CaseFileError(
+            path,
+            "gate must be a mapping of thresholds, e.g. {max_quality_drop: 2.0}",
+            line=line,
+            field="gate",
+        )
+    try:
+        GateSettings().merged(raw, str(path), line)
+    except GateSettingError as exc:
+        raise CaseFileError(path, str(exc).split(": ", 1)[-1], line=line, field="gate") from None
+    return dict(raw), line
 
 
 _EXAMPLE_HINT = (
@@ -237,6 +291,15 @@ def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -
     description = raw.get("description")
     if description is not None and not isinstance(description, str):
         raise err("description must be text", "description")
+    repeat = merged.get("repeat")
+    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
+        raise err(f"repeat must be a whole number of samples >= 1, got {repeat!r}", "repeat")
+    pass_rate = merged.get("pass_rate", 1.0)
+    if isinstance(pass_rate, bool) or not isinstance(pass_rate, int | float) or not 0 < pass_rate <= 1:
+        raise err(f"pass_rate must be a number in (0, 1], e.g. 0.8, got {pass_rate!r}", "pass_rate")
+    critical = merged.get("critical", False)
+    if not isinstance(critical, bool):
+        raise err(f"critical must be true or false, got {critical!r}", "critical")
     return Case(
         id=case_id,
         path=path,
@@ -250,6 +313,9 @@ def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -
         overrides=overrides,
         vars=dict(variables),
         description=description,
+        repeat=repeat,
+        pass_rate=float(pass_rate),
+        critical=critical,
     )
 
 

@@ -240,6 +240,42 @@ def count_prompt_tokens(
     return total + REPLY_PRIMING_TOKENS
 
 
+class Tokenizers:
+    """Local prompt counting for a session: each model's encoding resolved once, loaded once.
+
+    `count` never raises: a model without a known encoding, or an encoding that cannot be
+    loaded, gives no count and one note saying which and why (reported once per model).
+    """
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        self.overrides = dict(overrides or {})
+        self._loader = EncodingLoader()
+        self._counters: dict[str, TokenCounter] = {}
+        self._choices: dict[str, EncodingChoice] = {}
+        self._failed: dict[str, EncodingUnavailable] = {}
+
+    def choice(self, model: str) -> EncodingChoice:
+        if model not in self._choices:
+            self._choices[model] = resolve_encoding(model, self.overrides)
+        return self._choices[model]
+
+    def count(self, model: str, request: Mapping[str, Any]) -> tuple[int | None, str | None, str | None]:
+        """(token count, encoding name, note): the count is None when it cannot be made locally."""
+        choice = self.choice(model)
+        if choice.name is None:
+            return None, None, f"tokenizer: {choice.describe()}"
+        counter = self._counters.get(choice.name)
+        if counter is None:
+            # A failure is remembered for the session: without network, tiktoken would otherwise
+            # try (and maybe hang on) the download once per case.
+            loaded = self._failed.get(choice.name) or self._loader.load(choice.name)
+            if isinstance(loaded, EncodingUnavailable):
+                self._failed[choice.name] = loaded
+                return None, choice.name, f"tokenizer: {model}: local count skipped: {loaded.reason}"
+            counter = self._counters[choice.name] = TokenCounter(loaded)
+        return counter.count_request(request), choice.name, None
+
+
 # --- drift -----------------------------------------------------------------------------------
 
 
@@ -498,6 +534,7 @@ __all__ = [
     "LocalDrift",
     "ObservedDrift",
     "TokenCounter",
+    "Tokenizers",
     "check_context_window",
     "context_window_for",
     "count_prompt_tokens",

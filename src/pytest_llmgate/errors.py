@@ -45,3 +45,7 @@ class CaseFileError(LlmGateError):
 
 class ConfigError(LlmGateError):
     """A command-line option, ini setting or project file is wrong."""
+
+
+class LlmGateWarning(UserWarning):
+    """Something a run could not measure (an unknown price, an unloadable encoding): said, never hidden."""

@@ -1,23 +1,39 @@
-"""pytest collection of case files: one `CaseFileCollector` per file, one `CaseItem` per case."""
+"""pytest collection of case files: one `CaseFileCollector` per file, one `CaseItem` per case,
+then one `GateItem` per suite gate (`gate[quality]`, `gate[cost]`, ...) when a candidate is given."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmgate.cases import Case, load_case_file
-from pytest_llmgate.errors import CaseFileError
+from pytest_llmgate.cases import Case, CaseFile, load_case_file
+from pytest_llmgate.config import GateSettingError, GateSettings, ProjectConfig
+from pytest_llmgate.errors import CaseFileError, LlmGateWarning
+from pytest_llmgate.gate import FAILED, GATE_NAMES, SKIPPED, GateCheck, evaluate_gate
 from pytest_llmgate.options import Settings
+from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.results import CaseResult, Outcome
+
+if TYPE_CHECKING:
+    from pytest_llmgate.drift import Tokenizers
+
+GATE_MARKER = "llm_gate"  # `-m "not llm_gate"` runs the cases without the suite gates
+PER_CASE_XFAIL = "regressed; judged at suite level by gate[quality]"
 
 
 class CaseFailed(Exception):
     """A case's verdict is a failure; its message is the whole report of the item."""
+
+
+class GateFailed(Exception):
+    """A suite gate failed; its message is the gate's summary and details."""
 
 
 @dataclass
@@ -25,9 +41,23 @@ class SessionState:
     """Per-session objects built lazily on the first case, so collecting costs no SDK import."""
 
     settings: Settings
+    project: ProjectConfig = field(default_factory=ProjectConfig)
     results: list[CaseResult] = field(default_factory=list)
+    gate_checks: dict[str, GateCheck] = field(default_factory=dict)  # gate nodeid -> verdict
+    warned_prices: set[str] = field(default_factory=set)
     _client: Any = None
     _recorder: Any = None
+    _tokenizers: Any = None
+
+    def tokenizers(self) -> Tokenizers:
+        if self._tokenizers is None:
+            from pytest_llmgate.drift import Tokenizers
+
+            self._tokenizers = Tokenizers(self.project.encodings)
+        return self._tokenizers  # type: ignore[no-any-return]
+
+    def file_results(self, file_nodeid: str) -> list[CaseResult]:
+        return [result for result in self.results if result.file_nodeid == file_nodeid]
 
     def client_and_recorder(self) -> tuple[Any, Any]:
         if self._client is None:
@@ -57,10 +87,16 @@ RESULT_KEY = pytest.StashKey[CaseResult]()
 class CaseFileCollector(pytest.File):
     """An `llm_*.yaml` file; a broken file is one collection error naming file, line and field."""
 
+    gate: GateSettings
+    prices: PriceTable
+
     def collect(self) -> Iterator[pytest.Item]:
-        settings = self.config.stash[STATE_KEY].settings
+        state = self.config.stash[STATE_KEY]
+        settings = state.settings
         try:
             case_file = load_case_file(self.path)
+            self.gate = resolve_gate(state, case_file)
+            self.prices = PriceTable.builtin().merged(state.project.pricing).merged(case_file.pricing)
         except CaseFileError as exc:
             raise self.CollectError(exc.render()) from None
         baseline = settings.baseline or case_file.baseline
@@ -69,6 +105,7 @@ class CaseFileCollector(pytest.File):
                 f"{self.path}: no baseline model. Set 'baseline: gpt-4o' at the top of the file, "
                 "'llm_baseline = gpt-4o' in the pytest ini, or pass --llm-baseline=gpt-4o"
             )
+        self._warn_unpriced(state, baseline, settings.candidate)
         for case in case_file.cases:
             for tag in case.tags:
                 self.config.addinivalue_line("markers", f"{tag}: llm case tag")
@@ -76,6 +113,38 @@ class CaseFileCollector(pytest.File):
             for tag in case.tags:
                 item.add_marker(tag)
             yield item
+        if settings.candidate:
+            for name in GATE_NAMES:
+                gate = GateItem.from_parent(self, name=f"gate[{name}]", gate_name=name, settings=self.gate)
+                gate.add_marker(GATE_MARKER)
+                yield gate
+
+    def _warn_unpriced(self, state: SessionState, baseline: str, candidate: str | None) -> None:
+        for model in (baseline, candidate):
+            if model is None or model in state.warned_prices or self.prices.lookup(model) is not None:
+                continue
+            state.warned_prices.add(model)
+            warnings.warn(
+                LlmGateWarning(
+                    f"{self.path}: no price for model {model!r}: its cost is shown as unknown (never 0) "
+                    f"and gate[cost] is skipped. Add it to llmgate.yaml: pricing: "
+                    f"{{{model}: {{input: 2.5, cached_input: 1.25, output: 10.0}}}} (USD per 1M tokens)"
+                ),
+                stacklevel=1,
+            )
+
+
+def resolve_gate(state: SessionState, case_file: CaseFile) -> GateSettings:
+    """Built-in defaults < llmgate.yaml < the case file's gate: < --llm-gate."""
+    project = state.project
+    gate = GateSettings()
+    try:
+        if project.gate:
+            gate = gate.merged(project.gate, str(project.path), project.gate_line)
+        gate = gate.merged(case_file.gate, str(case_file.path), case_file.gate_line)
+        return gate.merged(state.settings.gate_overrides, "--llm-gate")
+    except GateSettingError as exc:  # validated at load time; kept for a clear message if not
+        raise CaseFileError(case_file.path, str(exc), field="gate") from None
 
 
 class CaseItem(pytest.Item):
@@ -90,13 +159,20 @@ class CaseItem(pytest.Item):
         state = self.config.stash[STATE_KEY]
         settings = state.settings
         client, recorder = state.client_and_recorder()
+        collector = self.parent
+        assert isinstance(collector, CaseFileCollector)
         plan = RunPlan(
             baseline=self.baseline,
             candidate=settings.candidate,
             cassette_dir=settings.cassette_dir,
             judge=settings.judge,
+            samples=self.case.repeat or settings.repeat,
+            prices=collector.prices,
+            tokenizers=state.tokenizers(),
+            context_windows=state.project.context_windows,
         )
         result = run_case(self.case, plan, client, recorder)
+        result = dataclasses.replace(result, file_nodeid=collector.nodeid)
         self.stash[RESULT_KEY] = result
         if result.outcome in (Outcome.PASSED, Outcome.IMPROVEMENT):
             return
@@ -104,6 +180,12 @@ class CaseItem(pytest.Item):
             pytest.xfail("already failing on baseline")
         if result.outcome == Outcome.ERROR:
             raise CaseFailed(self._error_message(result, settings))
+        if result.outcome == Outcome.REGRESSION and collector.gate.per_case == "report":
+            if not self.case.critical:
+                pytest.xfail(PER_CASE_XFAIL)
+            raise CaseFailed(
+                f"case {self.case.id!r} (critical: its regression always fails): {result.message}"
+            )
         raise CaseFailed(f"case {self.case.id!r}: {result.message}")
 
     def _error_message(self, result: CaseResult, settings: Settings) -> str:
@@ -152,3 +234,53 @@ def _recording_problem(kind: str, detail: str, settings: Settings) -> str:
             f"the recording is stale ({detail}): the prompt, params or overrides were edited after recording"
         )
     return f"the recording has too few interactions ({detail})"
+
+
+class GateItem(pytest.Item):
+    """One suite gate of a case file, run after every case item (see `plugin.py` for xdist)."""
+
+    def __init__(self, *, gate_name: str, settings: GateSettings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate_name = gate_name
+        self.settings = settings
+
+    def runtest(self) -> None:
+        assert self.parent is not None
+        state = self.config.stash[STATE_KEY]
+        check = evaluate_gate(self.gate_name, state.file_results(self.parent.nodeid), self.settings)
+        state.gate_checks[self.nodeid] = check
+        self.user_properties.extend(gate_properties(check))
+        raise_for(check)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | Any:
+        if isinstance(excinfo.value, GateFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"llm gate: {self.path.name}::{self.name}"
+
+
+def gate_failure_text(check: GateCheck) -> str:
+    return "\n".join([f"{check.item_name} failed: {check.summary}", *(f"  {line}" for line in check.details)])
+
+
+def raise_for(check: GateCheck) -> None:
+    if check.status == FAILED:
+        raise GateFailed(gate_failure_text(check))
+    if check.status == SKIPPED:
+        pytest.skip(check.summary)
+
+
+def gate_properties(check: GateCheck) -> list[tuple[str, object]]:
+    """JUnit properties of a gate: its status, summary and numbers."""
+    properties: list[tuple[str, object]] = [
+        ("llm_gate_status", check.status),
+        ("llm_gate_summary", check.summary),
+    ]
+    properties.extend((f"llm_{key}", value) for key, value in check.metrics.items() if value is not None)
+    return properties

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from pytest_llmgate.config import GateSettingError, parse_cli_gate
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 DEFAULT_FILE_PATTERNS = ("llm_*.yaml", "llm_*.yml")
@@ -19,6 +23,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
 
 
@@ -82,6 +96,21 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="timeout of one model call (default 60)",
     )
+    group.addoption(
+        "--llm-repeat",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="samples per model per case (default 1); a case's own 'repeat:' wins",
+    )
+    group.addoption(
+        "--llm-gate",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a suite gate threshold, e.g. --llm-gate max_cost_increase=0.4 "
+        "(repeatable; 'null' switches a check off; see llmgate.yaml gate:)",
+    )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
     parser.addini(
         "llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None
@@ -108,6 +137,8 @@ class Settings:
     file_patterns: tuple[str, ...]
     rootdir: Path
     invocation_dir: Path
+    repeat: int = 1
+    gate_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -120,6 +151,10 @@ class Settings:
         cassette_dir = config.getoption("llm_cassette_dir")
         invocation_dir = config.invocation_params.dir
         patterns = tuple(config.getini("llm_files") or DEFAULT_FILE_PATTERNS)
+        try:
+            gate_overrides = parse_cli_gate(list(config.getoption("llm_gate") or []))
+        except GateSettingError as exc:
+            raise pytest.UsageError(str(exc)) from None
         return cls(
             candidate=config.getoption("llm_candidate"),
             baseline=config.getoption("llm_baseline") or (config.getini("llm_baseline") or None),
@@ -132,4 +167,6 @@ class Settings:
             file_patterns=patterns,
             rootdir=config.rootpath,
             invocation_dir=invocation_dir,
+            repeat=config.getoption("llm_repeat") or 1,
+            gate_overrides=gate_overrides,
         )

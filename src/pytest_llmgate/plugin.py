@@ -11,12 +11,26 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.items import RESULT_KEY, STATE_KEY, CaseFileCollector, CaseItem, SessionState
+from pytest_llmgate.config import ProjectConfig
+from pytest_llmgate.errors import CaseFileError
+from pytest_llmgate.items import (
+    RESULT_KEY,
+    STATE_KEY,
+    CaseFileCollector,
+    GATE_MARKER,
+    CaseItem,
+    GateItem,
+    SessionState,
+    gate_failure_text,
+    gate_properties,
+)
 from pytest_llmgate.options import Settings, add_options
 from pytest_llmgate.results import CaseResult
 
 # Name of the TestReport attribute that carries a case's result dict (survives xdist transport).
 REPORT_ATTRIBUTE = "llmgate_result"
+# Key of xdist's workeroutput under which a worker lists the gate items it left to the controller.
+DEFERRED_GATES = "llmgate_deferred_gates"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,7 +38,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    state = SessionState(settings=Settings.from_config(config))
+    settings = Settings.from_config(config)
+    try:
+        project = ProjectConfig.load(settings.rootdir)
+    except CaseFileError as exc:
+        raise pytest.UsageError(exc.render()) from None
+    config.addinivalue_line(
+        "markers", f"{GATE_MARKER}: a suite gate of an llm case file (gate[quality], ...)"
+    )
+    state = SessionState(settings=settings, project=project)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(ResultCollector(state), "llmgate-results")
 
@@ -43,6 +65,37 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         collector: CaseFileCollector = CaseFileCollector.from_parent(parent, path=file_path)
         return collector
     return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Gate items run after every case item; under xdist the controller runs them (see below).
+
+    A gate judges all cases of its file, so it must come after them, whatever order other
+    plugins chose. An xdist worker sees only its share of the cases, so workers drop the gate
+    items and list them in `workeroutput`; the controller judges them once every worker is done
+    and reports them like any test (verbose line, JUnit entry, exit code).
+    """
+    gates = [item for item in items if isinstance(item, GateItem)]
+    if not gates:
+        return
+    others = [item for item in items if not isinstance(item, GateItem)]
+    if _is_xdist_worker(config):
+        config.workeroutput[DEFERRED_GATES] = [  # type: ignore[attr-defined]
+            {
+                "nodeid": gate.nodeid,
+                "location": list(gate.location),
+                "file_nodeid": gate.parent.nodeid if gate.parent is not None else "",
+                "gate": gate.gate_name,
+                "settings": gate.settings.to_dict(),
+            }
+            for gate in gates
+        ]
+        items[:] = others
+    else:
+        items[:] = [*others, *gates]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -64,16 +117,63 @@ class ResultCollector:
 
     def __init__(self, state: SessionState) -> None:
         self.state = state
+        self.deferred: dict[str, dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
         if data is not None and report.when == "call":
             self.state.results.append(CaseResult.from_dict(data))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: remember the gate items a worker left for us (all workers list the same)."""
+        for spec in getattr(node, "workeroutput", {}).get(DEFERRED_GATES, []):
+            self.deferred.setdefault(spec["nodeid"], spec)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        result = yield
+        if self.deferred and not session.shouldstop:
+            self._report_deferred_gates(session)
+        return result
+
+    def _report_deferred_gates(self, session: pytest.Session) -> None:
+        """Judge the gates the workers deferred and report each through the normal report hooks."""
+        from pytest_llmgate.config import GateSettings
+        from pytest_llmgate.gate import FAILED, PASSED, evaluate_gate
+
+        hook = session.config.hook
+        session.testscollected += len(self.deferred)
+        for nodeid, spec in self.deferred.items():
+            check = evaluate_gate(
+                spec["gate"],
+                self.state.file_results(spec["file_nodeid"]),
+                GateSettings.from_dict(spec["settings"]),
+            )
+            self.state.gate_checks[nodeid] = check
+            location = (spec["location"][0], spec["location"][1], spec["location"][2])
+            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+            longrepr: Any = None
+            if check.status == FAILED:
+                longrepr = gate_failure_text(check)
+            elif check.status != PASSED:
+                longrepr = (str(session.config.rootpath / location[0]), 1, f"Skipped: {check.summary}")
+            for when, outcome in (("setup", "passed"), ("call", check.status), ("teardown", "passed")):
+                report = pytest.TestReport(
+                    nodeid=nodeid,
+                    location=location,
+                    keywords={},
+                    outcome=outcome,  # type: ignore[arg-type]
+                    longrepr=longrepr if when == "call" else None,
+                    when=when,  # type: ignore[arg-type]
+                    user_properties=gate_properties(check) if when == "call" else [],
+                )
+                hook.pytest_runtest_logreport(report=report)
+            hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         if not self.state.results or _is_xdist_worker(config):
             return
-        from pytest_llmgate.pricing import PriceTable
         from pytest_llmgate.report.terminal import summary_lines
 
         settings = self.state.settings
@@ -82,9 +182,17 @@ class ResultCollector:
             f"llmgate: {settings.candidate} vs {baseline}" if settings.candidate else f"llmgate: {baseline}"
         )
         terminalreporter.write_sep("=", title)
-        for line in summary_lines(
-            self.state.results, verbose=config.get_verbosity() >= 0, prices=PriceTable.builtin()
-        ):
+        try:
+            lines = list(
+                summary_lines(
+                    self.state.results, verbose=config.get_verbosity() >= 0, gates=self.state.gate_checks
+                )
+            )
+        except Exception as exc:  # a report bug must not hide the test outcomes or change the exit code
+            lines = [
+                f"llmgate: the summary could not be written ({type(exc).__name__}: {exc}); please report it"
+            ]
+        for line in lines:
             terminalreporter.write_line(line)
 
 

@@ -134,6 +134,16 @@ def _parse_entry(model: str, entry: Any, base: Price | None) -> Price:
     )
 
 
+def call_cost_parts(usage: Usage, price: Price) -> tuple[float, float] | None:
+    """(input USD, output USD) of one call, or None when its counts are incomplete (see call_cost)."""
+    if usage.prompt_tokens is None or usage.completion_tokens is None:
+        return None
+    cached = min(usage.cached_tokens or 0, usage.prompt_tokens)
+    uncached = usage.prompt_tokens - cached
+    input_usd = (uncached * price.input + cached * price.cached_input) / PER_TOKENS
+    return input_usd, usage.completion_tokens * price.output / PER_TOKENS
+
+
 def call_cost(usage: Usage, price: Price) -> float | None:
     """USD for one call, or None when the reply did not report prompt and completion counts.
 
@@ -142,11 +152,5 @@ def call_cost(usage: Usage, price: Price) -> float | None:
     `completion_tokens`, so they are not added again. A partial count gives None rather than an
     understated cost. Cached tokens above the prompt count (a malformed reply) are capped at it.
     """
-    if usage.prompt_tokens is None or usage.completion_tokens is None:
-        return None
-    cached = min(usage.cached_tokens or 0, usage.prompt_tokens)
-    uncached = usage.prompt_tokens - cached
-    dollars_per_million = (
-        uncached * price.input + cached * price.cached_input + usage.completion_tokens * price.output
-    )
-    return dollars_per_million / PER_TOKENS
+    parts = call_cost_parts(usage, price)
+    return None if parts is None else parts[0] + parts[1]

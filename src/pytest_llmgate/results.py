@@ -14,7 +14,7 @@ from pytest_llmgate.assertions import AssertionResult
 from pytest_llmgate.budgets import BudgetBreach
 from pytest_llmgate.reply import Reply
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
 
 
 class Outcome:
@@ -43,10 +43,18 @@ class Sample:
     breaches: tuple[BudgetBreach, ...] = ()
     notes: tuple[str, ...] = ()
     attempts: int = 1
+    input_cost_usd: float | None = None  # None: no price for the model or no usage reported
+    output_cost_usd: float | None = None
 
     @property
     def passed(self) -> bool:
         return self.error is None and all(result.passed for result in self.assertions)
+
+    @property
+    def cost_usd(self) -> float | None:
+        if self.input_cost_usd is None or self.output_cost_usd is None:
+            return None
+        return self.input_cost_usd + self.output_cost_usd
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +69,9 @@ class Sample:
             "breaches": [breach.to_dict() for breach in self.breaches],
             "notes": list(self.notes),
             "attempts": self.attempts,
+            "input_cost_usd": self.input_cost_usd,
+            "output_cost_usd": self.output_cost_usd,
+            "cost_usd": self.cost_usd,
         }
 
     @classmethod
@@ -76,15 +87,24 @@ class Sample:
             breaches=tuple(BudgetBreach.from_dict(item) for item in data.get("breaches", [])),
             notes=tuple(data.get("notes", [])),
             attempts=int(data.get("attempts", 1)),
+            input_cost_usd=_optional_float(data.get("input_cost_usd")),
+            output_cost_usd=_optional_float(data.get("output_cost_usd")),
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
 class ModelRun:
-    """All samples of one model on one case."""
+    """All samples of one model on one case; it passes when enough samples pass (`pass_rate`)."""
 
     model: str
     samples: tuple[Sample, ...]
+    required_pass_rate: float = 1.0
+    local_prompt_tokens: int | None = None  # tiktoken's count of the request; None when unknown
+    encoding: str | None = None  # the tiktoken encoding that count used
 
     @property
     def errored(self) -> bool:
@@ -98,7 +118,8 @@ class ModelRun:
 
     @property
     def passed(self) -> bool:
-        return bool(self.samples) and all(sample.passed for sample in self.samples)
+        # A small epsilon: 2/3 must meet a pass_rate written as 0.6667 or 0.666...
+        return bool(self.samples) and not self.errored and self.pass_rate >= self.required_pass_rate - 1e-9
 
     @property
     def score(self) -> float:
@@ -110,12 +131,41 @@ class ModelRun:
     def breaches(self) -> tuple[BudgetBreach, ...]:
         return tuple(breach for sample in self.samples for breach in sample.breaches)
 
+    @property
+    def cost_usd(self) -> float | None:
+        """USD of the answered samples, None when any of them cannot be priced."""
+        total = 0.0
+        for sample in self.samples:
+            if sample.reply is None:
+                continue
+            cost = sample.cost_usd
+            if cost is None:
+                return None
+            total += cost
+        return total
+
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "samples": [sample.to_dict() for sample in self.samples]}
+        return {
+            "model": self.model,
+            "samples": [sample.to_dict() for sample in self.samples],
+            "required_pass_rate": self.required_pass_rate,
+            "pass_rate": self.pass_rate,
+            "passed": self.passed,
+            "score": self.score,
+            "local_prompt_tokens": self.local_prompt_tokens,
+            "encoding": self.encoding,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelRun:
-        return cls(model=data["model"], samples=tuple(Sample.from_dict(item) for item in data["samples"]))
+        local = data.get("local_prompt_tokens")
+        return cls(
+            model=data["model"],
+            samples=tuple(Sample.from_dict(item) for item in data["samples"]),
+            required_pass_rate=float(data.get("required_pass_rate", 1.0)),
+            local_prompt_tokens=None if local is None else int(local),
+            encoding=data.get("encoding"),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +180,8 @@ class CaseResult:
     outcome: str
     message: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    file_nodeid: str = ""  # the case file's pytest node id: gates group cases by it
+    critical: bool = False
 
     @property
     def runs(self) -> tuple[ModelRun, ...]:
@@ -146,6 +198,8 @@ class CaseResult:
             "outcome": self.outcome,
             "message": self.message,
             "notes": list(self.notes),
+            "file_nodeid": self.file_nodeid,
+            "critical": self.critical,
         }
 
     @classmethod
@@ -163,4 +217,6 @@ class CaseResult:
             outcome=data["outcome"],
             message=data.get("message", ""),
             notes=tuple(data.get("notes", [])),
+            file_nodeid=data.get("file_nodeid", ""),
+            critical=bool(data.get("critical", False)),
         )

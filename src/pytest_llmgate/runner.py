@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
 from pytest_llmgate.assertions.base import Judge
-from pytest_llmgate.budgets import check_budgets
+from pytest_llmgate.budgets import BudgetBreach, check_budgets
 from pytest_llmgate.cases import Case
 from pytest_llmgate.client import CallError, ModelClient
+from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
+from pytest_llmgate.pricing import PriceTable, call_cost_parts
 from pytest_llmgate.recording import Recorder, RecordingMissing, cassette_path, model_file_name
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
@@ -33,6 +37,9 @@ class RunPlan:
     cassette_dir: Path | None = None  # None: `cassettes/` beside each case file
     samples: int = 1
     judge: str | None = None
+    prices: PriceTable | None = None  # None: costs are not computed
+    tokenizers: Tokenizers | None = None  # None: no local token counts
+    context_windows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def cassette_root(self, case: Case) -> Path:
         return self.cassette_dir if self.cassette_dir is not None else case.path.parent / "cassettes"
@@ -91,10 +98,25 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+@dataclass(frozen=True)
+class _Judging:
+    """What judging a model's replies needs besides the case: prices and the local token count."""
+
+    prices: PriceTable | None = None
+    local_prompt_tokens: int | None = None
+    context_window: int | None = None
+
+
 def judge_reply(
-    case: Case, model: str, call: _Call, with_budgets: bool, judge: Judge | None = None
+    case: Case,
+    model: str,
+    call: _Call,
+    with_budgets: bool,
+    judge: Judge | None = None,
+    judging: _Judging | None = None,
 ) -> Sample:
     """Apply the case's assertions (and, for the model under test, its budgets) to one call."""
+    judging = judging or _Judging()
     if call.reply is None:
         return Sample(
             reply=None,
@@ -115,10 +137,20 @@ def judge_reply(
         judge=judge,
     )
     results = tuple(evaluate(spec, call.reply, context) for spec in case.assertions)
-    breaches, unchecked = (
-        check_budgets(case.budgets, call.latency_ms, call.reply.usage) if with_budgets else ([], [])
-    )
+    price = judging.prices.lookup(model, call.reply.model) if judging.prices is not None else None
+    parts = call_cost_parts(call.reply.usage, price) if price is not None else None
+    breaches: list[BudgetBreach] = []
+    unchecked: list[str] = []
+    if with_budgets:
+        breaches, unchecked = check_budgets(
+            case.budgets, call.latency_ms, call.reply.usage, None if parts is None else sum(parts)
+        )
+        breach = _context_window_breach(request, call.reply.usage.prompt_tokens, judging)
+        if breach is not None:
+            breaches.append(breach)
     return Sample(
+        input_cost_usd=None if parts is None else parts[0],
+        output_cost_usd=None if parts is None else parts[1],
         reply=call.reply,
         latency_ms=call.latency_ms,
         replayed=call.replayed,
@@ -127,6 +159,24 @@ def judge_reply(
         breaches=tuple(breaches),
         notes=tuple(unchecked),
         attempts=call.attempts,
+    )
+
+
+def _context_window_breach(
+    request: Mapping[str, object], reported_prompt_tokens: int | None, judging: _Judging
+) -> BudgetBreach | None:
+    """The prompt (as the API counted it, else tiktoken's count) plus max_tokens must fit the window."""
+    prompt_tokens = (
+        reported_prompt_tokens if reported_prompt_tokens is not None else judging.local_prompt_tokens
+    )
+    if prompt_tokens is None or judging.context_window is None:
+        return None
+    reserved = request.get("max_completion_tokens", request.get("max_tokens"))
+    max_tokens = reserved if isinstance(reserved, int) and not isinstance(reserved, bool) else None
+    if check_context_window(prompt_tokens, max_tokens, judging.context_window) is None:
+        return None
+    return BudgetBreach(
+        "context_window", float(judging.context_window), float(prompt_tokens + (max_tokens or 0))
     )
 
 
@@ -146,10 +196,30 @@ def run_model(
     client: ModelClient,
     recorder: Recorder,
     judged_budgets: bool,
+    notes: list[str],
 ) -> ModelRun:
     calls = call_model(case, model, plan, client, recorder)
+    local_tokens, encoding, note = (
+        plan.tokenizers.count(model, case.request_for(model))
+        if plan.tokenizers is not None
+        else (None, None, None)
+    )
+    judging = _Judging(plan.prices, local_tokens, context_window_for(model, plan.context_windows))
+
+    def model_run(samples: tuple[Sample, ...]) -> ModelRun:
+        return ModelRun(
+            model,
+            samples,
+            required_pass_rate=case.pass_rate,
+            local_prompt_tokens=local_tokens,
+            encoding=encoding,
+        )
+
+    notes.extend([note] if note else [])
     if not any(spec.kind == "llm-rubric" for spec in case.assertions):
-        return ModelRun(model, tuple(judge_reply(case, model, call, judged_budgets) for call in calls))
+        return model_run(
+            tuple(judge_reply(case, model, call, judged_budgets, None, judging) for call in calls)
+        )
     # The judge's calls go to a cassette of their own, one per graded model, so baseline and
     # candidate are graded by the same judge model and prompt and each grading replays alone.
     judge_model = plan.judge or plan.baseline
@@ -176,7 +246,7 @@ def run_model(
 
             for call in calls:
                 before = len(failures)
-                sample = judge_reply(case, model, call, judged_budgets, judge)
+                sample = judge_reply(case, model, call, judged_budgets, judge, judging)
                 if len(failures) > before:
                     failure = failures[-1]
                     sample = dataclasses.replace(
@@ -185,7 +255,7 @@ def run_model(
                 samples.append(sample)
     except Exception as exc:  # a corrupt judge cassette or a failing save
         samples.append(Sample(None, 0.0, False, error=f"{type(exc).__name__}: {exc}", error_kind="recording"))
-    return ModelRun(model=model, samples=tuple(samples))
+    return model_run(tuple(samples))
 
 
 def run_case(
@@ -199,12 +269,19 @@ def run_case(
     The model under test is the candidate when there is one, else the baseline (a plain LLM
     test suite).
     """
-    baseline = run_model(case, plan.baseline, plan, client, recorder, judged_budgets=plan.candidate is None)
+    notes: list[str] = []
+    baseline = run_model(
+        case, plan.baseline, plan, client, recorder, judged_budgets=plan.candidate is None, notes=notes
+    )
     candidate = None
     if plan.candidate is not None:
-        candidate = run_model(case, plan.candidate, plan, client, recorder, judged_budgets=True)
+        candidate = run_model(case, plan.candidate, plan, client, recorder, judged_budgets=True, notes=notes)
     outcome, message = decide(case, baseline, candidate)
+    for run in (baseline,) if candidate is None else (baseline, candidate):
+        notes.extend(note for sample in run.samples for note in sample.notes if note not in notes)
     return CaseResult(
+        critical=case.critical,
+        notes=tuple(notes),
         file=case.path.name,
         case_id=case.id,
         tags=case.tags,

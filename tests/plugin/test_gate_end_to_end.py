@@ -43,14 +43,22 @@ def script_models(server: OpenAISimulator) -> None:
     server.add_rule(contains="HOPELESS", content="Unknown.")
 
 
+def cases_only(args: tuple[str, ...]) -> tuple[str, ...]:
+    """These tests judge cases; the suite gates (tested in test_suite_gates.py) are deselected."""
+    return args if "-m" in args else ("-m", "not llm_gate", *args)
+
+
 def record(pytester: pytest.Pytester, server: OpenAISimulator, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
-        "--llm-candidate=gpt-5.5", "--llm-record-mode=once", f"--llm-base-url={server.base_url}", *args
+        "--llm-candidate=gpt-5.5",
+        "--llm-record-mode=once",
+        f"--llm-base-url={server.base_url}",
+        *cases_only(args),
     )
 
 
 def replay(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}", *args)
+    return pytester.runpytest("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}", *cases_only(args))
 
 
 def test_record_then_replay_offline_gives_identical_verdicts(
@@ -134,15 +142,15 @@ def test_selection_by_name_and_by_tag_marker(
     script_models(openai_server)
     record(pytester, openai_server)
     openai_server.stop()
-    replay(pytester, "-k", "stable").assert_outcomes(passed=1, deselected=3)
-    replay(pytester, "-m", "hard").assert_outcomes(xfailed=1, deselected=3)
-    replay(pytester, "-m", "extraction and not hard").assert_outcomes(passed=2, failed=1, deselected=1)
+    replay(pytester, "-k", "stable").assert_outcomes(passed=1, deselected=8)
+    replay(pytester, "-m", "hard").assert_outcomes(xfailed=1, deselected=8)
+    replay(pytester, "-m", "extraction and not hard").assert_outcomes(passed=2, failed=1, deselected=6)
 
 
 def test_missing_recording_names_case_model_and_the_command_to_record_it(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", llm_invoices=CASES)
     result = replay(pytester, "-k", "stable")
-    result.assert_outcomes(failed=1, deselected=3)
+    result.assert_outcomes(failed=1, deselected=8)
     result.stdout.fnmatch_lines(
         [
             "*case 'stable' could not be judged:",
@@ -166,7 +174,7 @@ def test_editing_a_prompt_makes_its_recording_stale(
         ".yaml", llm_invoices=CASES.replace("Invoice STABLE from ACME", "Invoice STABLE by ACME")
     )
     result = replay(pytester, "-k", "stable")
-    result.assert_outcomes(failed=1, deselected=3)
+    result.assert_outcomes(failed=1, deselected=8)
     result.stdout.fnmatch_lines(
         [
             "*gpt-4o: the recording is stale (the request's body changed since it was recorded*",
@@ -188,12 +196,12 @@ def test_rerecording_with_mode_all_replaces_a_stale_cassette(
         f"--llm-base-url={openai_server.base_url}",
         "-k",
         "stable",
-    ).assert_outcomes(passed=1, deselected=3)
+    ).assert_outcomes(passed=1, deselected=8)
     cassette = yaml.safe_load((pytester.path / "cassettes/llm_invoices/stable/gpt-4o.yaml").read_text())
     assert len(cassette["interactions"]) == 1
     assert "by ACME" in cassette["interactions"][0]["request"]["body"]
     openai_server.stop()
-    replay(pytester, "-k", "stable").assert_outcomes(passed=1, deselected=3)
+    replay(pytester, "-k", "stable").assert_outcomes(passed=1, deselected=8)
 
 
 def test_no_secret_reaches_a_cassette_from_requests_or_responses(

@@ -1,84 +1,38 @@
-"""The end-of-session summary: a table per model, then the regressions and improvements."""
+"""The end-of-session summary: a table per model, the gates, the tags, then the regressions.
+
+Pure functions that yield lines (the plugin writes them), kept within 100 columns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import textwrap
+from collections.abc import Iterator, Mapping, Sequence
 
-from tabulate import tabulate
+from pytest_llmgate.comparison import compare_quality
+from pytest_llmgate.gate import GateCheck
+from pytest_llmgate.metrics import (
+    ModelSummary,
+    model_summaries,
+    output_token_inflation,
+    results_with_tag,
+    tags_of,
+    unpriced_models,
+)
+from pytest_llmgate.results import CaseResult, Outcome
 
-from pytest_llmgate.pricing import PriceTable, call_cost
-from pytest_llmgate.results import CaseResult, ModelRun, Outcome
-from pytest_llmgate.stats import mean, percentile
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """What the table says of one model over the cases of a session."""
-
-    model: str
-    role: str
-    cases: int
-    passed: int
-    quality: float | None  # 0-100, mean case score
-    mean_latency_ms: float | None
-    p95_latency_ms: float | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    errors: int
-    cost_usd: float | None = None  # None: some call has no known price or no usage
-
-    @property
-    def cost_per_success(self) -> float | None:
-        """Total cost over cases passed: what one successful task costs, failures included."""
-        if self.cost_usd is None or not self.passed:
-            return None
-        return self.cost_usd / self.passed
-
-    @property
-    def pass_rate(self) -> float | None:
-        return self.passed / self.cases if self.cases else None
+WIDTH = 100
 
 
-def run_cost(runs: Sequence[ModelRun], prices: PriceTable) -> float | None:
-    """Total USD of the answered calls, or None when any of them cannot be priced (never a silent 0)."""
-    total = 0.0
-    for run in runs:
-        for sample in run.samples:
-            if sample.reply is None:
-                continue
-            price = prices.lookup(run.model, sample.reply.model)
-            cost = call_cost(sample.reply.usage, price) if price is not None else None
-            if cost is None:
-                return None
-            total += cost
-    return total
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain table, columns two spaces apart (tabulate pads headers more, which costs width)."""
+    cells = [[str(value) for value in row] for row in rows]
+    widths = [max(len(str(header)), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
 
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(value.ljust(width) for value, width in zip(values, widths, strict=True)).rstrip()
 
-def summarise(role: str, runs: Sequence[ModelRun], prices: PriceTable | None = None) -> ModelSummary:
-    samples = [sample for run in runs for sample in run.samples]
-    answered = [sample for sample in samples if sample.reply is not None]
-    latencies = [sample.latency_ms for sample in answered]
-    scored = [run.score for run in runs if not run.errored]
-    quality = mean(scored)
-
-    def total(field: str) -> int | None:
-        counts = [getattr(sample.reply.usage, field) for sample in answered if sample.reply is not None]
-        known = [count for count in counts if count is not None]
-        return sum(known) if known else None
-
-    return ModelSummary(
-        model=runs[0].model if runs else "?",
-        role=role,
-        cases=len(runs),
-        passed=sum(run.passed for run in runs),
-        quality=None if quality is None else 100.0 * quality,
-        mean_latency_ms=mean(latencies),
-        p95_latency_ms=percentile(latencies, 95),
-        prompt_tokens=total("prompt_tokens"),
-        completion_tokens=total("completion_tokens"),
-        errors=sum(run.errored for run in runs),
-        cost_usd=run_cost(runs, prices) if prices is not None else None,
+    return "\n".join(
+        [line(list(headers)), line(["-" * width for width in widths]), *(line(row) for row in cells)]
     )
 
 
@@ -86,35 +40,8 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def model_summaries(results: Sequence[CaseResult], prices: PriceTable | None = None) -> list[ModelSummary]:
-    summaries = [summarise("baseline", [result.baseline for result in results], prices)]
-    candidates = [result.candidate for result in results if result.candidate is not None]
-    if candidates:
-        summaries.append(summarise("candidate", candidates, prices))
-    return summaries
-
-
-def output_token_inflation(results: Sequence[CaseResult]) -> float | None:
-    """Candidate completion tokens / baseline's - 1, over the cases where both reported counts."""
-    baseline_total = candidate_total = 0
-    for result in results:
-        if result.candidate is None:
-            continue
-        pair = [_completion_tokens(run) for run in (result.baseline, result.candidate)]
-        if pair[0] is None or pair[1] is None:
-            continue
-        baseline_total += pair[0]
-        candidate_total += pair[1]
-    if baseline_total == 0:
-        return None
-    return candidate_total / baseline_total - 1.0
-
-
-def _completion_tokens(run: ModelRun) -> int | None:
-    counts = [sample.reply.usage.completion_tokens if sample.reply else None for sample in run.samples]
-    if not counts or any(count is None for count in counts):
-        return None
-    return sum(count for count in counts if count is not None)
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def model_table(summaries: Sequence[ModelSummary]) -> str:
@@ -122,12 +49,12 @@ def model_table(summaries: Sequence[ModelSummary]) -> str:
         [
             f"{summary.model} ({summary.role})",
             summary.cases,
-            _fmt(None if summary.pass_rate is None else 100 * summary.pass_rate, ".0f") + "%",
+            _percent(summary.pass_rate),
             _fmt(summary.quality, ".1f"),
-            _fmt(summary.mean_latency_ms, ".0f"),
-            _fmt(summary.p95_latency_ms, ".0f"),
-            _fmt(summary.prompt_tokens, "d"),
-            _fmt(summary.completion_tokens, "d"),
+            _fmt(summary.latency.mean, ".0f"),
+            _fmt(summary.latency.p95, ".0f"),
+            _fmt(summary.input_cost_per_1k, ".5f"),
+            _fmt(summary.output_cost_per_1k, ".5f"),
             _fmt(summary.cost_per_success, ".5f"),
             summary.errors,
         ]
@@ -138,34 +65,95 @@ def model_table(summaries: Sequence[ModelSummary]) -> str:
         "cases",
         "pass",
         "quality",
-        "mean ms",
+        "avg ms",
         "p95 ms",
-        "tok in",
-        "tok out",
+        "$/1k in",
+        "$/1k out",
         "$/success",
-        "errors",
+        "err",
     ]
-    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    return table(headers, rows)
+
+
+def tag_table(results: Sequence[CaseResult]) -> str | None:
+    """Quality and cost per successful task by tag: an upgrade rarely helps every kind of task."""
+    tags = tags_of(results)
+    if len(tags) < 2 and not any(result.tags for result in results):
+        return None
+    paired = len(model_summaries(results)) == 2
+    rows = []
+    for tag in tags:
+        subset = results_with_tag(results, tag)
+        summaries = model_summaries(subset)
+        comparison = compare_quality(subset)
+        row = [tag, len(subset)]
+        for summary in summaries:
+            row += [_fmt(summary.quality, ".1f"), _fmt(summary.cost_per_success, ".5f")]
+        row += ["n/a", "n/a"] * (1 + paired - len(summaries))  # a tag no candidate ran
+        if paired:
+            row.append(
+                "n/a"
+                if comparison is None
+                else f"{comparison.difference:+.1f} (p={comparison.wilcoxon_p:.2g})"
+            )
+        rows.append(row)
+    headers: list[str] = ["tag", "cases"]
+    for summary in model_summaries(results):
+        headers += [f"{summary.role[:4]} qual", f"{summary.role[:4]} $/ok"]
+    if paired:
+        headers.append("quality diff")
+    return table(headers, rows)
+
+
+def _clip(line: str, width: int = WIDTH) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def summary_lines(
-    results: Sequence[CaseResult], verbose: bool = True, prices: PriceTable | None = None
+    results: Sequence[CaseResult],
+    verbose: bool = True,
+    gates: Mapping[str, GateCheck] | None = None,
 ) -> Iterator[str]:
-    """Lines of the session summary; `verbose=False` (pytest -q) keeps the table and counts only."""
+    """Lines of the session summary; `verbose=False` (pytest -q) keeps the table, gates and counts."""
     if not results:
         return
-    summaries = model_summaries(results, prices)
+    summaries = model_summaries(results)
     yield from model_table(summaries).splitlines()
+    if any(summary.samples > summary.cases for summary in summaries):
+        yield "samples passed: " + ", ".join(
+            f"{summary.model} {_percent(summary.sample_pass_rate)} of {summary.samples}"
+            for summary in summaries
+        )
     inflation = output_token_inflation(results)
     if inflation is not None:
         yield f"output-token inflation: {inflation:+.1%} (candidate vs baseline completion tokens)"
-    if prices is not None:
-        for summary in summaries:
-            if summary.cost_usd is None:
-                yield (
-                    f"cost of {summary.model}: unknown (no price for it, or calls without usage); "
-                    "$/success shown as n/a, never as 0"
-                )
+    retries = [f"{summary.model} {summary.retries}" for summary in summaries if summary.retries]
+    if retries:
+        yield f"retries (extra requests, billed): {', '.join(retries)}"
+    for note in sorted(
+        {note for result in results for note in result.notes if note.startswith("tokenizer:")}
+    ):
+        yield from textwrap.wrap(f"warning: {note}", WIDTH, subsequent_indent="    ")
+    for model in unpriced_models(results):
+        yield _clip(
+            f"cost of {model}: unknown (no price for it, or calls without usage); shown as n/a, never 0"
+        )
+    if gates:
+        yield ""
+        yield "gates:"
+        for nodeid, check in gates.items():
+            yield from textwrap.wrap(
+                f"{check.status.upper():7} {nodeid}: {check.summary}",
+                WIDTH,
+                initial_indent="  ",
+                subsequent_indent="            ",
+            )
+    if verbose:
+        table = tag_table(results)
+        if table is not None:
+            yield ""
+            yield "by tag:"
+            yield from (f"  {line}" for line in table.splitlines())
     by_outcome: dict[str, list[CaseResult]] = {}
     for result in results:
         by_outcome.setdefault(result.outcome, []).append(result)
@@ -187,6 +175,6 @@ def summary_lines(
         yield f"{title} ({len(items)}):"
         for result in items:
             first, *rest = result.message.splitlines() or [""]
-            yield f"  {result.file}::{result.case_id}: {first}"
+            yield _clip(f"  {result.file}::{result.case_id}: {first}")
             for line in rest[:6]:
-                yield f"    {line.strip()}"
+                yield _clip(f"    {line.strip()}")

@@ -1,0 +1,210 @@
+"""What a set of case results says about each model: latency, tokens, cost and quality.
+
+Pure functions over `CaseResult`s, shared by the gates and every report, so the terminal table,
+the JSON report and the gate verdicts can never disagree about a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_llmgate.results import CaseResult, ModelRun
+from pytest_llmgate.stats import mean, percentile
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency over all answered calls of a model, in ms (recorded latency on replay)."""
+
+    calls: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Latency:
+        return cls(
+            calls=len(values),
+            mean=mean(values),
+            p50=percentile(values, 50),
+            p95=percentile(values, 95),
+            p99=percentile(values, 99),
+            max=max(values) if values else None,
+        )
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the reports say of one model over the cases of a session (or of one tag)."""
+
+    model: str
+    role: str
+    cases: int
+    passed: int
+    quality: float | None  # 0-100, mean case score over the cases without errors
+    latency: Latency
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    errors: int
+    samples: int
+    sample_passes: int
+    retries: int = 0
+    cost_usd: float | None = None  # None: some answered call has no known price or no usage
+    input_cost_usd: float | None = None
+    output_cost_usd: float | None = None
+
+    @property
+    def cost_per_success(self) -> float | None:
+        """Total cost over cases passed: what one successful task costs, failures included."""
+        if self.cost_usd is None or not self.passed:
+            return None
+        return self.cost_usd / self.passed
+
+    @property
+    def cost_per_case(self) -> float | None:
+        if self.cost_usd is None or not self.cases:
+            return None
+        return self.cost_usd / self.cases
+
+    @property
+    def input_cost_per_1k(self) -> float | None:
+        return _per_1k(self.input_cost_usd, self.prompt_tokens)
+
+    @property
+    def output_cost_per_1k(self) -> float | None:
+        return _per_1k(self.output_cost_usd, self.completion_tokens)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of cases the model passed (each case by its own `pass_rate` over its samples)."""
+        return self.passed / self.cases if self.cases else None
+
+    @property
+    def sample_pass_rate(self) -> float | None:
+        """Share of individual samples that passed: differs from `pass_rate` under repeats."""
+        return self.sample_passes / self.samples if self.samples else None
+
+    # Kept for callers of the first table: mean and p95 by their old names.
+    @property
+    def mean_latency_ms(self) -> float | None:
+        return self.latency.mean
+
+    @property
+    def p95_latency_ms(self) -> float | None:
+        return self.latency.p95
+
+
+def _per_1k(cost: float | None, tokens: int | None) -> float | None:
+    if cost is None or not tokens:
+        return None
+    return cost / tokens * 1000
+
+
+def _sum_or_none(values: Sequence[float | None]) -> float | None:
+    total = 0.0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:
+    samples = [sample for run in runs for sample in run.samples]
+    answered = [sample for sample in samples if sample.reply is not None]
+    quality = mean([run.score for run in runs if not run.errored])
+
+    def total(field: str) -> int | None:
+        counts = [getattr(sample.reply.usage, field) for sample in answered if sample.reply is not None]
+        known = [count for count in counts if count is not None]
+        return sum(known) if known else None
+
+    return ModelSummary(
+        model=runs[0].model if runs else "?",
+        role=role,
+        cases=len(runs),
+        passed=sum(run.passed for run in runs),
+        quality=None if quality is None else 100.0 * quality,
+        latency=Latency.of([sample.latency_ms for sample in answered]),
+        prompt_tokens=total("prompt_tokens"),
+        completion_tokens=total("completion_tokens"),
+        errors=sum(run.errored for run in runs),
+        samples=len(samples),
+        sample_passes=sum(sample.passed for sample in samples),
+        retries=sum(max(0, sample.attempts - 1) for sample in samples),
+        cost_usd=_sum_or_none([sample.cost_usd for sample in answered]),
+        input_cost_usd=_sum_or_none([sample.input_cost_usd for sample in answered]),
+        output_cost_usd=_sum_or_none([sample.output_cost_usd for sample in answered]),
+    )
+
+
+def model_summaries(results: Sequence[CaseResult]) -> list[ModelSummary]:
+    """The baseline's summary, then the candidate's when the run had one."""
+    if not results:
+        return []
+    summaries = [summarise("baseline", [result.baseline for result in results])]
+    candidates = [result.candidate for result in results if result.candidate is not None]
+    if candidates:
+        summaries.append(summarise("candidate", candidates))
+    return summaries
+
+
+def unpriced_models(results: Sequence[CaseResult]) -> list[str]:
+    """Models with an answered call whose cost is unknown, in order of first appearance."""
+    models: list[str] = []
+    for result in results:
+        for run in result.runs:
+            if run.model not in models and any(
+                sample.reply is not None and sample.cost_usd is None for sample in run.samples
+            ):
+                models.append(run.model)
+    return models
+
+
+def completion_tokens(run: ModelRun) -> int | None:
+    """Completion tokens over the run's samples, None when any answered sample lacks a count."""
+    counts = [sample.reply.usage.completion_tokens if sample.reply else None for sample in run.samples]
+    if not counts or any(count is None for count in counts):
+        return None
+    return sum(count for count in counts if count is not None)
+
+
+def output_token_inflation(results: Sequence[CaseResult]) -> float | None:
+    """Candidate completion tokens / baseline's - 1, over the cases where both reported counts.
+
+    Per sample on average, so a case repeated three times weighs as much as one run once.
+    """
+    baseline_total = candidate_total = 0.0
+    for result in results:
+        if result.candidate is None:
+            continue
+        baseline = completion_tokens(result.baseline)
+        candidate = completion_tokens(result.candidate)
+        if baseline is None or candidate is None:
+            continue
+        baseline_total += baseline / len(result.baseline.samples)
+        candidate_total += candidate / len(result.candidate.samples)
+    if baseline_total == 0:
+        return None
+    return candidate_total / baseline_total - 1.0
+
+
+def tags_of(results: Sequence[CaseResult]) -> list[str]:
+    """Every tag used by the results, sorted; untagged cases are grouped as "(untagged)"."""
+    tags = {tag for result in results for tag in result.tags}
+    ordered = sorted(tags)
+    if any(not result.tags for result in results):
+        ordered.append(UNTAGGED)
+    return ordered
+
+
+UNTAGGED = "(untagged)"
+
+
+def results_with_tag(results: Sequence[CaseResult], tag: str) -> list[CaseResult]:
+    if tag == UNTAGGED:
+        return [result for result in results if not result.tags]
+    return [result for result in results if tag in result.tags]
