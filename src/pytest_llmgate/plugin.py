@@ -14,10 +14,10 @@ import pytest
 from pytest_llmgate.config import ProjectConfig
 from pytest_llmgate.errors import CaseFileError
 from pytest_llmgate.items import (
+    GATE_MARKER,
     RESULT_KEY,
     STATE_KEY,
     CaseFileCollector,
-    GATE_MARKER,
     CaseItem,
     GateItem,
     SessionState,

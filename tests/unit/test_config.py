@@ -38,7 +38,7 @@ def test_layers_override_in_order_and_null_switches_a_check_off() -> None:
     ],
 )
 def test_bad_gate_settings_name_the_source_and_line(overrides: dict[str, object], message: str) -> None:
-    with pytest.raises(GateSettingError, match="^llmgate.yaml:7: ") as info:
+    with pytest.raises(GateSettingError, match=r"^llmgate\.yaml:7: ") as info:
         GateSettings().merged(overrides, "llmgate.yaml", 7)
     assert message in str(info.value)
 
