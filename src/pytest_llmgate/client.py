@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class ClientSettings:
     circuit_threshold: int = 5
     circuit_cooldown_s: float | None = 60.0
     time_limit_s: float | None = None
+    model_concurrency: tuple[tuple[str, int], ...] = ()  # (model, most calls in flight at once)
 
     def __post_init__(self) -> None:
         # Fail when the settings are made, not on the first model call.
@@ -82,6 +84,7 @@ class ClientSettings:
         circuit_threshold: int = 5,
         circuit_cooldown_s: float | None = 60.0,
         time_limit_s: float | None = None,
+        model_concurrency: tuple[tuple[str, int], ...] = (),
     ) -> ClientSettings:
         return cls(
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
@@ -93,6 +96,7 @@ class ClientSettings:
             circuit_threshold=circuit_threshold,
             circuit_cooldown_s=circuit_cooldown_s,
             time_limit_s=time_limit_s,
+            model_concurrency=model_concurrency,
         )
 
     def retry_policy(self) -> RetryPolicy:
@@ -131,6 +135,9 @@ class ModelClient:
         self.settings = settings
         self.stats = CallStats()
         self._wall_clock = wall_clock
+        self._slots = {
+            model: threading.BoundedSemaphore(limit) for model, limit in settings.model_concurrency
+        }
         self._caller = ResilientCaller(
             settings.retry_policy(),
             breakers=CircuitBreakers(settings.circuit_threshold, settings.circuit_cooldown_s, clock=clock),
@@ -169,7 +176,11 @@ class ModelClient:
         """Send one chat completion request, retrying as the settings allow; return the parsed
         reply or raise CallError. A RecordingMissing passes through, never retried."""
         model = str(request.get("model") or "the model")
-        return self._caller.call(model, lambda remaining: self._attempt(request, model, remaining))
+        slots = self._slots.get(model)
+        if slots is None:
+            return self._caller.call(model, lambda remaining: self._attempt(request, model, remaining))
+        with slots:  # a per-model limit (--llm-model-concurrency), held across its retries
+            return self._caller.call(model, lambda remaining: self._attempt(request, model, remaining))
 
     def _attempt(self, request: dict[str, Any], model: str, remaining_s: float | None) -> Reply:
         """One request. Its timeout is cut to what is left of the time limit, if that is less."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,9 @@ from pytest_llmgate.config import GateSettingError, GateSettings, ProjectConfig
 from pytest_llmgate.errors import CaseFileError, LlmGateWarning
 from pytest_llmgate.gate import FAILED, GATE_NAMES, SKIPPED, GateCheck, evaluate_gate
 from pytest_llmgate.options import Settings
+from pytest_llmgate.prefetch import Prefetcher
 from pytest_llmgate.pricing import PriceTable
+from pytest_llmgate.progress import Progress
 from pytest_llmgate.results import CaseResult, Outcome
 
 if TYPE_CHECKING:
@@ -45,9 +47,11 @@ class SessionState:
     results: list[CaseResult] = field(default_factory=list)
     gate_checks: dict[str, GateCheck] = field(default_factory=dict)  # gate nodeid -> verdict
     warned_prices: set[str] = field(default_factory=set)
+    progress: Progress = field(default_factory=Progress)
     _client: Any = None
     _recorder: Any = None
     _tokenizers: Any = None
+    _prefetcher: Prefetcher[CaseResult] | None = None
 
     def tokenizers(self) -> Tokenizers:
         if self._tokenizers is None:
@@ -67,17 +71,75 @@ class SessionState:
             client_settings = ClientSettings.from_environment(
                 self.settings.base_url,
                 timeout_s=self.settings.timeout_s,
-                # Replay has nothing to retry; a missing recording must fail at once.
-                max_retries=0 if self.settings.record_mode == "none" else 2,
+                # Replay has nothing to retry (recorded retries replay anyway); a missing
+                # recording must fail at once.
+                max_retries=self.settings.max_retries if self.live else 0,
+                time_limit_s=self.settings.time_limit_s,
+                model_concurrency=self.settings.model_concurrency,
             )
             self._client = ModelClient(client_settings)
             self._recorder = Recorder(self.settings.record_mode, secrets=client_settings.secrets())
         return self._client, self._recorder
 
+    @property
+    def live(self) -> bool:
+        """Whether calls may reach the API (any record mode but `none`)."""
+        return self.settings.record_mode != "none"
+
+    def run(self, item: CaseItem) -> CaseResult:
+        """The item's result: prefetched on the pool in live runs, else computed here."""
+        if not self.live or self.settings.concurrency < 2:
+            return item.job()()
+        self._prefetch_after(item)
+        return self.prefetcher().result(item.nodeid, item.job())
+
+    def prefetcher(self) -> Prefetcher[CaseResult]:
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(self.settings.concurrency)
+        return self._prefetcher
+
+    def _prefetch_after(self, item: CaseItem) -> None:
+        """Queue the case items this process will run next, in run order."""
+        self.client_and_recorder()  # built here, once, before any pool thread needs it
+        prefetcher = self.prefetcher()
+        for upcoming in upcoming_items(item):
+            if isinstance(upcoming, CaseItem):
+                prefetcher.submit(upcoming.nodeid, upcoming.job())
+
     def close(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+            self._prefetcher = None
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def upcoming_items(item: pytest.Item) -> list[pytest.Item]:
+    """Items this process will run from `item` on.
+
+    Alone: the rest of the session's items. On an xdist worker: the items the controller has
+    sent this worker so far (xdist's `WorkerInteractor.torun` queue; read under its lock), so a
+    worker never calls the API for another worker's cases. Should xdist change that internal,
+    the worker falls back to the item itself and the next one.
+    """
+    items = item.session.items
+    if not hasattr(item.config, "workerinput"):
+        try:
+            start = items.index(item)
+        except ValueError:
+            return [item]
+        return items[start:]
+    for plugin in item.config.pluginmanager.get_plugins():
+        queue: Any = getattr(plugin, "torun", None)
+        if type(plugin).__name__ == "WorkerInteractor" and hasattr(queue, "lock"):
+            try:
+                with queue.lock() as pending:
+                    indices = [plugin.nextitem_index, *pending]
+                return [item, *(items[index] for index in indices if isinstance(index, int))]
+            except Exception:  # an xdist internal changed: degrade to no lookahead
+                break
+    return [item]
 
 
 STATE_KEY = pytest.StashKey[SessionState]()
@@ -153,7 +215,8 @@ class CaseItem(pytest.Item):
         self.case = case
         self.baseline = baseline
 
-    def runtest(self) -> None:
+    def job(self) -> Callable[[], CaseResult]:
+        """The work of this case (both models' calls and judging), as a call safe on any thread."""
         from pytest_llmgate.runner import RunPlan, run_case
 
         state = self.config.stash[STATE_KEY]
@@ -171,8 +234,21 @@ class CaseItem(pytest.Item):
             tokenizers=state.tokenizers(),
             context_windows=state.project.context_windows,
         )
-        result = run_case(self.case, plan, client, recorder)
-        result = dataclasses.replace(result, file_nodeid=collector.nodeid)
+        case, file_nodeid, progress = self.case, collector.nodeid, state.progress
+
+        def work() -> CaseResult:
+            result = dataclasses.replace(run_case(case, plan, client, recorder), file_nodeid=file_nodeid)
+            progress.add(result)
+            return result
+
+        return work
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE_KEY]
+        settings = state.settings
+        collector = self.parent
+        assert isinstance(collector, CaseFileCollector)
+        result = state.run(self)
         self.stash[RESULT_KEY] = result
         if result.outcome in (Outcome.PASSED, Outcome.IMPROVEMENT):
             return

@@ -36,6 +36,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _model_limit(text: str) -> tuple[str, int]:
+    model, sep, limit = text.rpartition("=")
+    if not sep or not model.strip():
+        raise argparse.ArgumentTypeError(f"expected MODEL=N, e.g. gpt-5.5=4, got {text!r}")
+    return model.strip(), _positive_int(limit)
+
+
 def _model_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a model name cannot be empty")
@@ -111,6 +128,35 @@ def add_options(parser: pytest.Parser) -> None:
         help="override a suite gate threshold, e.g. --llm-gate max_cost_increase=0.4 "
         "(repeatable; 'null' switches a check off; see llmgate.yaml gate:)",
     )
+    group.addoption(
+        "--llm-concurrency",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="model calls in flight at once in live runs (default 8; per xdist worker)",
+    )
+    group.addoption(
+        "--llm-model-concurrency",
+        type=_model_limit,
+        action="append",
+        default=[],
+        metavar="MODEL=N",
+        help="at most N calls in flight to MODEL (repeatable), e.g. --llm-model-concurrency gpt-5.5=4",
+    )
+    group.addoption(
+        "--llm-max-retries",
+        type=_non_negative_int,
+        default=None,
+        metavar="N",
+        help="retries of a call after 429, 5xx, timeouts or connection errors (default 3; counted, reported)",
+    )
+    group.addoption(
+        "--llm-time-limit",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="overall limit for all model calls of the run; calls after it fail at once",
+    )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
     parser.addini(
         "llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None
@@ -139,6 +185,10 @@ class Settings:
     invocation_dir: Path
     repeat: int = 1
     gate_overrides: Mapping[str, Any] = field(default_factory=dict)
+    concurrency: int = 8
+    model_concurrency: tuple[tuple[str, int], ...] = ()
+    max_retries: int = 3
+    time_limit_s: float | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -169,4 +219,12 @@ class Settings:
             invocation_dir=invocation_dir,
             repeat=config.getoption("llm_repeat") or 1,
             gate_overrides=gate_overrides,
+            concurrency=config.getoption("llm_concurrency") or 8,
+            model_concurrency=tuple(config.getoption("llm_model_concurrency") or ()),
+            max_retries=_option_or(config.getoption("llm_max_retries"), 3),
+            time_limit_s=config.getoption("llm_time_limit"),
         )
+
+
+def _option_or(value: int | None, default: int) -> int:
+    return default if value is None else value

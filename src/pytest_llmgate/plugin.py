@@ -31,6 +31,7 @@ from pytest_llmgate.results import CaseResult
 REPORT_ATTRIBUTE = "llmgate_result"
 # Key of xdist's workeroutput under which a worker lists the gate items it left to the controller.
 DEFERRED_GATES = "llmgate_deferred_gates"
+PROGRESS_EVERY_S = 10.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     state = SessionState(settings=settings, project=project)
     config.stash[STATE_KEY] = state
-    config.pluginmanager.register(ResultCollector(state), "llmgate-results")
+    config.pluginmanager.register(ResultCollector(state, config), "llmgate-results")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -78,6 +79,15 @@ def pytest_collection_modifyitems(
     items and list them in `workeroutput`; the controller judges them once every worker is done
     and reports them like any test (verbose line, JUnit entry, exit code).
     """
+    state = config.stash[STATE_KEY]
+    models = 2 if state.settings.candidate else 1
+    state.progress.expect(
+        sum(
+            models * (item.case.repeat or state.settings.repeat)
+            for item in items
+            if isinstance(item, CaseItem)
+        )
+    )
     gates = [item for item in items if isinstance(item, GateItem)]
     if not gates:
         return
@@ -115,14 +125,26 @@ class ResultCollector:
     session state without module-level globals.
     """
 
-    def __init__(self, state: SessionState) -> None:
+    def __init__(self, state: SessionState, config: pytest.Config) -> None:
         self.state = state
+        self.config = config
         self.deferred: dict[str, dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
         if data is not None and report.when == "call":
             self.state.results.append(CaseResult.from_dict(data))
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        """A progress line every PROGRESS_EVERY_S seconds of a live run (not on xdist workers)."""
+        config = self.config
+        if not self.state.live or _is_xdist_worker(config) or config.get_verbosity() < 0:
+            return
+        if self.state.progress.calls and self.state.progress.due(PROGRESS_EVERY_S):
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.write_line(self.state.progress.line())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -192,6 +214,8 @@ class ResultCollector:
             lines = [
                 f"llmgate: the summary could not be written ({type(exc).__name__}: {exc}); please report it"
             ]
+        if self.state.live and not _is_xdist_worker(config):
+            lines.append(self.state.progress.line())
         for line in lines:
             terminalreporter.write_line(line)
 

@@ -370,6 +370,10 @@ class OpenAISimulator:
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests being answered at once: proves client concurrency
+        self.max_in_flight_by_model: dict[str, int] = {}
+        self._in_flight_by_model: dict[str, int] = {}
         self._lock = threading.Lock()
         self._hits: dict[int, int] = {}
         self._body_counts: dict[str, int] = {}
@@ -749,6 +753,23 @@ class _Handler(BaseHTTPRequestHandler):
             raw=raw,
         )
         simulator._record(request)
+        model = request.model or "?"
+        with simulator._lock:
+            simulator.in_flight += 1
+            simulator.max_in_flight = max(simulator.max_in_flight, simulator.in_flight)
+            count = simulator._in_flight_by_model[model] = simulator._in_flight_by_model.get(model, 0) + 1
+            simulator.max_in_flight_by_model[model] = max(
+                simulator.max_in_flight_by_model.get(model, 0), count
+            )
+        try:
+            self._answer(request, received)
+        finally:
+            with simulator._lock:
+                simulator.in_flight -= 1
+                simulator._in_flight_by_model[model] -= 1
+
+    def _answer(self, request: RecordedRequest, received: float) -> None:
+        simulator = self._sim_server.simulator
         try:
             plan = simulator._plan(request)
         except Exception as exc:  # a simulator bug must reach the test as a 500, not a hung client

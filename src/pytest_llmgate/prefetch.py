@@ -1,0 +1,113 @@
+"""Run cases ahead of pytest on a bounded pool of threads, while pytest still reports item by item.
+
+pytest runs one item at a time; a model call spends most of its time waiting on the network.
+The prefetcher is handed every case the session (or this xdist worker) will run, in run order,
+and works through them with `concurrency` threads; each item then only collects its result.
+
+Threads are daemons: on Ctrl-C the process exits without waiting for calls in flight. That loses
+nothing already recorded, because a cassette is written atomically and only after its calls all
+succeeded (see recording.py); an interrupted case simply has no recording yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+Result = TypeVar("Result")
+
+
+class Prefetcher(Generic[Result]):
+    """Runs submitted jobs on up to `concurrency` daemon threads, first submitted first started.
+
+    `result(key, job)` returns the job's result, moving it to the front of the queue when no
+    worker has started it yet (so an item never waits behind the queue for its own work).
+    """
+
+    def __init__(self, concurrency: int, name: str = "llmgate") -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.concurrency = concurrency
+        self._name = name
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: deque[Hashable] = deque()
+        self._jobs: dict[Hashable, Callable[[], Result]] = {}
+        self._futures: dict[Hashable, Future[Result]] = {}
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, key: Hashable, job: Callable[[], Result]) -> None:
+        """Queue `job` under `key` unless that key was already submitted (idempotent)."""
+        with self._lock:
+            if self._closed or key in self._futures:
+                return
+            self._futures[key] = Future()
+            self._jobs[key] = job
+            self._queue.append(key)
+            if len(self._threads) < self.concurrency:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._wake.notify()
+
+    def result(self, key: Hashable, job: Callable[[], Result]) -> Result:
+        """The result of `key`; a job still waiting in the queue (or never submitted) goes first.
+
+        The asking thread only waits: running the job itself would put one call more in flight
+        than `concurrency` allows.
+        """
+        self.submit(key, job)
+        with self._lock:
+            future = self._futures.get(key)
+            if future is None or future.cancelled():  # closed before it ran: nobody else will
+                future = self._futures[key] = Future()
+                inline = True
+            else:
+                inline = False
+                if key in self._jobs:  # queued, not started: move it to the front
+                    self._queue.remove(key)
+                    self._queue.appendleft(key)
+        if inline:
+            self._run(future, job)
+        return future.result()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def close(self) -> None:
+        """Drop queued jobs and let the threads end; running jobs finish on their own."""
+        with self._lock:
+            self._closed = True
+            for key in self._queue:
+                self._futures[key].cancel()
+                self._jobs.pop(key, None)
+            self._queue.clear()
+            self._wake.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                key = self._queue.popleft()
+                job = self._jobs.pop(key)
+                future = self._futures[key]
+            self._run(future, job)
+
+    @staticmethod
+    def _run(future: Future[Result], job: Callable[[], Result]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(job())
+        except BaseException as exc:  # the item re-raises it on its own thread
+            future.set_exception(exc)
