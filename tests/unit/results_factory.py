@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime, timezone
+
 from pytest_llmgate.assertions import AssertionResult
+from pytest_llmgate.config import GateSettings
+from pytest_llmgate.gate import GATE_NAMES, evaluate_gate
 from pytest_llmgate.reply import Reply, Usage
+from pytest_llmgate.report.model import RunReport, build_report
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
 
 
@@ -71,3 +77,71 @@ def case(
         outcome_of(base_run, cand_run),
         file_nodeid="llm_x.yaml",
     )
+
+
+def with_text(base: Sample, text: str) -> Sample:
+    """`base` with its reply text replaced (usage kept)."""
+    assert base.reply is not None
+    return dataclasses.replace(base, reply=dataclasses.replace(base.reply, text=text))
+
+
+UPGRADE_REGRESSION_TEXT = 'Total: <script>alert("x")</script> | n/a\nsecond line'
+
+
+def upgrade_suite() -> list[CaseResult]:
+    """A small upgrade run from gpt-4o to gpt-5.5 whose report numbers are worked out by hand.
+
+    reasoning r1-r6: the baseline fails (score 0.5, 800 ms, $0.003), the candidate passes
+    (1320 ms, $0.008, 12 completion tokens): +50 points each, Wilcoxon p = 2/64 = 0.031.
+    extraction e1-e5: both pass, baseline 300 ms $0.003, candidate 400 ms $0.005, except e5,
+    which the candidate fails (a regression whose reply holds `<script>`, `|` and a newline).
+    """
+    results = [
+        case(
+            f"r{i}",
+            sample(False, score=0.5, latency=800),
+            sample(True, latency=1320, cost=(0.002, 0.006), completion=12),
+            tags=("reasoning",),
+            base_model="gpt-4o",
+            cand_model="gpt-5.5",
+        )
+        for i in range(1, 7)
+    ]
+    results += [
+        case(
+            f"e{i}",
+            sample(True, latency=300),
+            sample(True, latency=400, cost=(0.002, 0.003)),
+            tags=("extraction",),
+            base_model="gpt-4o",
+            cand_model="gpt-5.5",
+        )
+        for i in range(1, 5)
+    ]
+    results.append(
+        case(
+            "e5",
+            sample(True, latency=300),
+            with_text(sample(False, latency=400, cost=(0.002, 0.003)), UPGRADE_REGRESSION_TEXT),
+            tags=("extraction",),
+            base_model="gpt-4o",
+            cand_model="gpt-5.5",
+        )
+    )
+    return results
+
+
+UPGRADE_CREATED = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def upgrade_report(
+    results: list[CaseResult] | None = None, settings: GateSettings | None = None
+) -> RunReport:
+    """The report of `upgrade_suite()` (or `results`) with all five gates judged on one file.
+
+    With the default settings gate[latency] fails (p95 800 -> 1320 ms, +65%) and the others pass.
+    """
+    results = upgrade_suite() if results is None else results
+    settings = settings or GateSettings()
+    gates = {f"llm_x.yaml::gate[{name}]": evaluate_gate(name, results, settings) for name in GATE_NAMES}
+    return build_report(results, gates, settings=settings, created=UPGRADE_CREATED)

@@ -1,0 +1,220 @@
+"""The JSON report (`--llm-report=report.json`): the whole run as versioned, documented data.
+
+Its shape is `pytest_llmgate/data/report.schema.json` (JSON Schema draft 2020-12), and
+`schema_version` changes whenever a field is renamed, removed or changes meaning. Each entry of
+`cases` is `CaseResult.to_dict()` (with its own `version`) plus a few derived fields, so
+`CaseResult.from_dict` reads a report's cases back and any report can be rendered again from it.
+
+The output is deterministic: keys sorted, cases and gates in the order of the `RunReport`, floats
+that are not finite written as null; the same results give byte-identical text except `created`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from pytest_llmgate.comparison import CONFIDENCE, QualityComparison
+from pytest_llmgate.metrics import ModelSummary
+from pytest_llmgate.report.model import RunReport, TagReport, case_blocks
+from pytest_llmgate.report.routing import Blend, Route, Routing, routing_yaml
+from pytest_llmgate.results import CaseResult, ModelRun
+
+SCHEMA_VERSION = 1
+SCHEMA_RESOURCE = "report.schema.json"
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of the report, as shipped in the package."""
+    text = (
+        resources.files("pytest_llmgate")
+        .joinpath("data")
+        .joinpath(SCHEMA_RESOURCE)
+        .read_text(encoding="utf-8")
+    )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def render_json(report: RunReport) -> str:
+    """The report as JSON text, ending with a newline."""
+    data = report_dict(report)
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def report_dict(report: RunReport) -> dict[str, Any]:
+    """The report as plain data, exactly as `render_json` writes it."""
+    alpha = report.settings.alpha
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "created": report.created,
+        "plugin": {"name": "pytest-llmgate", "version": report.plugin_version},
+        "baseline": report.baseline,
+        "candidate": report.candidate,
+        "settings": report.settings.to_dict(),
+        "verdict": {
+            "status": report.status,
+            "line": report.verdict,
+            "failed_gates": list(report.failed_gates),
+            "failed_cases": [
+                {"file": result.file, "case_id": result.case_id, "outcome": result.outcome}
+                for result in report.failed_cases
+            ],
+        },
+        "models": [summary_dict(summary) for summary in report.summaries],
+        "output_token_inflation": report.inflation,
+        "quality_comparison": comparison_dict(report.comparison, alpha),
+        "outcomes": report.outcome_counts(),
+        "unpriced_models": list(report.unpriced),
+        "tags": [tag_dict(tag, alpha) for tag in report.tags],
+        "routing": routing_dict(report.routing),
+        "gates": [{"nodeid": nodeid, **check.to_dict()} for nodeid, check in report.gates],
+        "cases": [case_dict(result, report) for result in report.results],
+    }
+    plain: dict[str, Any] = _plain(data)
+    return plain
+
+
+def summary_dict(summary: ModelSummary) -> dict[str, Any]:
+    latency = summary.latency
+    return {
+        "model": summary.model,
+        "role": summary.role,
+        "cases": summary.cases,
+        "passed": summary.passed,
+        "pass_rate": summary.pass_rate,
+        "errors": summary.errors,
+        "samples": summary.samples,
+        "sample_passes": summary.sample_passes,
+        "sample_pass_rate": summary.sample_pass_rate,
+        "retries": summary.retries,
+        "quality": summary.quality,
+        "latency_ms": {
+            "calls": latency.calls,
+            "mean": latency.mean,
+            "p50": latency.p50,
+            "p95": latency.p95,
+            "p99": latency.p99,
+            "max": latency.max,
+        },
+        "prompt_tokens": summary.prompt_tokens,
+        "completion_tokens": summary.completion_tokens,
+        "cost_usd": summary.cost_usd,
+        "input_cost_usd": summary.input_cost_usd,
+        "output_cost_usd": summary.output_cost_usd,
+        "cost_per_success": summary.cost_per_success,
+        "cost_per_case": summary.cost_per_case,
+        "input_cost_per_1k": summary.input_cost_per_1k,
+        "output_cost_per_1k": summary.output_cost_per_1k,
+    }
+
+
+def comparison_dict(comparison: QualityComparison | None, alpha: float) -> dict[str, Any] | None:
+    if comparison is None:
+        return None
+    return {
+        "cases": comparison.cases,
+        "baseline_quality": comparison.baseline_quality,
+        "candidate_quality": comparison.candidate_quality,
+        "difference": comparison.difference,
+        "ci_low": comparison.ci_low,
+        "ci_high": comparison.ci_high,
+        "confidence": CONFIDENCE,
+        "wilcoxon_p": comparison.wilcoxon_p,
+        "mcnemar_p": comparison.mcnemar_p,
+        "regressed": comparison.only_baseline_passed,
+        "improved": comparison.only_candidate_passed,
+        "alpha": alpha,
+        "significant": comparison.significant(alpha),
+    }
+
+
+def tag_dict(tag: TagReport, alpha: float) -> dict[str, Any]:
+    return {
+        "tag": tag.tag,
+        "cases": tag.cases,
+        "models": [summary_dict(summary) for summary in tag.summaries],
+        "quality_comparison": comparison_dict(tag.comparison, alpha),
+    }
+
+
+def _route_side(summary: ModelSummary) -> dict[str, Any]:
+    return {
+        "model": summary.model,
+        "quality": summary.quality,
+        "cost_per_success": summary.cost_per_success,
+        "p95_ms": summary.latency.p95,
+    }
+
+
+def route_dict(route: Route) -> dict[str, Any]:
+    return {
+        "tag": route.tag,
+        "cases": route.cases,
+        "role": route.role,
+        "model": route.model,
+        "reason": route.reason,
+        "significant": route.significant,
+        "quality_difference": route.quality_difference,
+        "wilcoxon_p": route.wilcoxon_p,
+        "baseline": _route_side(route.baseline),
+        "candidate": _route_side(route.candidate),
+    }
+
+
+def blend_dict(blend: Blend) -> dict[str, Any]:
+    return {
+        "name": blend.name,
+        "cases": blend.cases,
+        "passed": blend.passed,
+        "pass_rate": blend.pass_rate,
+        "quality": blend.quality,
+        "cost_usd": blend.cost_usd,
+        "cost_per_success": blend.cost_per_success,
+        "latency_mean_ms": blend.latency_mean_ms,
+        "latency_p95_ms": blend.latency_p95_ms,
+    }
+
+
+def routing_dict(routing: Routing | None) -> dict[str, Any] | None:
+    if routing is None:
+        return None
+    return {
+        "alpha": routing.alpha,
+        "baseline": routing.baseline,
+        "candidate": routing.candidate,
+        "routes": [route_dict(route) for route in routing.routes],
+        "default": route_dict(routing.default),
+        "blends": [blend_dict(blend) for blend in routing.blends],
+        "yaml": routing_yaml(routing),
+    }
+
+
+def _run_dict(run: ModelRun) -> dict[str, Any]:
+    return {**run.to_dict(), "cost_usd": run.cost_usd, "errored": run.errored}
+
+
+def case_dict(result: CaseResult, report: RunReport) -> dict[str, Any]:
+    """`CaseResult.to_dict()` plus each run's cost and whether the case blocks the upgrade."""
+    data = result.to_dict()
+    data["baseline"] = _run_dict(result.baseline)
+    data["candidate"] = _run_dict(result.candidate) if result.candidate is not None else None
+    data["blocking"] = case_blocks(result, report.settings)
+    data["route"] = None if report.routing is None else report.routing.route_for(result).model
+    return data
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready data: tuples as lists, non-finite floats as null, unknown objects as text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value)

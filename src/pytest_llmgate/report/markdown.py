@@ -1,0 +1,251 @@
+"""The Markdown report (`--llm-report=report.md`, and $GITHUB_STEP_SUMMARY): a PR comment.
+
+The one-line verdict comes first, because it is all most readers of a PR read; then the model
+table, the gates, the tags, the routing recommendation and the failing cases. GitHub tables are
+written by hand so that every cell is escaped the same way: `|` and newlines would break the
+row, and `<` or `&` would let model output (untrusted) inject HTML into the comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from pytest_llmgate.gate import FAILED, PASSED
+from pytest_llmgate.metrics import ModelSummary
+from pytest_llmgate.report.model import (
+    BLOCKING_OUTCOMES,
+    RunReport,
+    failing_checks,
+    judged_run,
+    money,
+    number,
+    percent,
+    reply_excerpt,
+)
+from pytest_llmgate.report.routing import Routing, routing_yaml
+
+STATUS_MARK = {PASSED: "✅ passed", FAILED: "❌ failed"}
+MAX_FAILING_CASES = 50  # a PR comment is limited in size; the HTML and JSON reports hold the rest
+
+
+def _html_safe(text: str) -> str:
+    """`&` and `<` as entities: enough that no tag or entity in model output reaches the page."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+
+
+def escape(text: object) -> str:
+    """Text safe in a Markdown paragraph: no HTML from the text gets through, on one line."""
+    return " ".join(_html_safe(str(text)).split())
+
+
+def cell(text: object) -> str:
+    """Text safe in a GitHub table cell: escaped, `|` escaped, line breaks as `<br>`."""
+    lines = [" ".join(_html_safe(line).split()) for line in str(text).splitlines()]
+    return "<br>".join(line for line in lines if line).replace("|", "\\|")
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
+    """A GitHub table; the columns whose index is in `numeric` are right-aligned."""
+    align = ["---:" if index in numeric else "---" for index in range(len(headers))]
+    lines = [
+        "| " + " | ".join(cell(header) for header in headers) + " |",
+        "| " + " | ".join(align) + " |",
+        *("| " + " | ".join(cell(value) for value in row) + " |" for row in rows),
+    ]
+    return "\n".join(lines)
+
+
+def render_markdown(report: RunReport) -> str:
+    """The whole report as Markdown text, ending with a newline."""
+    return "\n".join(markdown_lines(report)) + "\n"
+
+
+def markdown_lines(report: RunReport) -> Iterator[str]:
+    mark = "❌" if report.blocked else "✅"
+    yield f"## {mark} {escape(report.verdict)}"
+    yield ""
+    yield (
+        f"<sub>pytest-llmgate {escape(report.plugin_version)} · {len(report.results)} cases · "
+        f"{escape(report.created)}</sub>"
+    )
+    if not report.results:
+        yield ""
+        yield "No case ran."
+        return
+    yield ""
+    yield "### Models"
+    yield ""
+    yield model_table(report.summaries, report.inflation)
+    if report.comparison is not None:
+        yield ""
+        yield f"Paired comparison: {escape(report.comparison.describe(report.settings.alpha))}."
+    for model in report.unpriced:
+        yield ""
+        yield f"Cost of `{escape(model)}` is unknown (no price, or calls without usage): n/a, never 0."
+    if report.gates:
+        yield ""
+        yield "### Gates"
+        yield ""
+        yield from gate_lines(report)
+    if report.tags and any(result.tags for result in report.results):
+        yield ""
+        yield "### By tag"
+        yield ""
+        yield tag_table(report)
+    if report.routing is not None:
+        yield ""
+        yield "### Routing recommendation"
+        yield ""
+        yield from routing_lines(report.routing)
+    yield ""
+    yield from failing_case_lines(report)
+    counts = ", ".join(f"{count} {outcome}" for outcome, count in report.outcome_counts().items())
+    yield ""
+    yield f"Cases: {escape(counts)}."
+
+
+def model_table(summaries: Sequence[ModelSummary], inflation: float | None) -> str:
+    headers = [
+        "model",
+        "role",
+        "cases",
+        "pass rate",
+        "quality",
+        "avg ms",
+        "p95 ms",
+        "$/1k in",
+        "$/1k out",
+        "$/success",
+        "output tokens",
+        "errors",
+    ]
+    rows = [
+        [
+            f"`{summary.model}`",
+            summary.role,
+            summary.cases,
+            percent(summary.pass_rate),
+            number(summary.quality, ".1f"),
+            number(summary.latency.mean, ".0f"),
+            number(summary.latency.p95, ".0f"),
+            money(summary.input_cost_per_1k),
+            money(summary.output_cost_per_1k),
+            money(summary.cost_per_success),
+            "reference" if summary.role == "baseline" else percent(inflation, "+.1%"),
+            summary.errors,
+        ]
+        for summary in summaries
+    ]
+    return md_table(headers, rows, numeric=range(2, 12))
+
+
+def gate_lines(report: RunReport) -> Iterator[str]:
+    rows = [
+        [f"`{nodeid}`", STATUS_MARK.get(check.status, f"⏭️ {check.status}"), check.summary]
+        for nodeid, check in report.gates
+    ]
+    yield md_table(["gate", "verdict", "numbers"], rows)
+    for nodeid, check in report.gates:
+        if check.status != FAILED or not check.details:
+            continue
+        yield ""
+        yield f"<details><summary>{escape(nodeid)}: details</summary>"
+        yield ""
+        yield from (f"- {escape(line)}" for line in check.details)
+        yield ""
+        yield "</details>"
+
+
+def tag_table(report: RunReport) -> str:
+    routes = {} if report.routing is None else {route.tag: route for route in report.routing.routes}
+    headers = ["tag", "cases"]
+    roles = [summary.role for summary in report.summaries]
+    for role in roles:
+        headers += [f"{role} quality", f"{role} $/success"]
+    paired = len(roles) == 2
+    if paired:
+        headers += ["difference (p)", "route"]
+    rows: list[list[object]] = []
+    for tag in report.tags:
+        row: list[object] = [tag.tag, tag.cases]
+        by_role = {summary.role: summary for summary in tag.summaries}
+        for role in roles:
+            summary = by_role.get(role)
+            row += [
+                number(None if summary is None else summary.quality, ".1f"),
+                money(None if summary is None else summary.cost_per_success),
+            ]
+        if paired:
+            comparison = tag.comparison
+            difference = "n/a"
+            if comparison is not None:
+                difference = f"{comparison.difference:+.1f} (p = {comparison.wilcoxon_p:.2g})"
+            row.append(difference)
+            route = routes.get(tag.tag)
+            row.append("default" if route is None else f"`{route.model}`")
+        rows.append(row)
+    return md_table(headers, rows, numeric=range(1, len(headers) - 1 if paired else len(headers)))
+
+
+def routing_lines(routing: Routing) -> Iterator[str]:
+    yield (
+        f"Per tag, the significantly better model (Wilcoxon p < {routing.alpha:g}), else the cheaper per "
+        "successful task, else the faster at p95, else the baseline."
+    )
+    yield ""
+    for route in (*routing.routes, routing.default):
+        yield f"- **{escape(route.tag)}** → `{escape(route.model)}` ({route.role}): {escape(route.reason)}"
+    yield ""
+    rows = [
+        [
+            blend.name,
+            blend.cases,
+            percent(blend.pass_rate),
+            number(blend.quality, ".1f"),
+            money(blend.cost_per_success),
+            money(blend.cost_usd),
+            number(blend.latency_mean_ms, ".0f"),
+            number(blend.latency_p95_ms, ".0f"),
+        ]
+        for blend in routing.blends
+    ]
+    yield md_table(
+        ["serving", "cases", "pass rate", "quality", "$/success", "total $", "avg ms", "p95 ms"],
+        rows,
+        numeric=range(1, 8),
+    )
+    yield ""
+    yield "<details><summary>Routing table (YAML)</summary>"
+    yield ""
+    yield "```yaml"
+    yield from routing_yaml(routing).replace("```", "'''").splitlines()
+    yield "```"
+    yield ""
+    yield "</details>"
+
+
+def failing_case_lines(report: RunReport) -> Iterator[str]:
+    failing = [result for result in report.results if result.outcome in BLOCKING_OUTCOMES]
+    if not failing:
+        yield "No regressions, budget breaches or errors."
+        return
+    yield f"### Regressions and failures ({len(failing)})"
+    yield ""
+    rows = []
+    for result in failing[:MAX_FAILING_CASES]:
+        run = judged_run(result)
+        checks = failing_checks(run) or [result.message]
+        blocking = result in report.failed_cases
+        rows.append(
+            [
+                f"`{result.file}::{result.case_id}`",
+                result.outcome + ("" if blocking else " (not blocking)"),
+                f"`{run.model}`",
+                "\n".join(checks[:3]) + (f"\n… and {len(checks) - 3} more" if len(checks) > 3 else ""),
+                reply_excerpt(run),
+            ]
+        )
+    yield md_table(["case", "outcome", "model", "failing check", "reply excerpt"], rows)
+    if len(failing) > MAX_FAILING_CASES:
+        yield ""
+        yield f"… and {len(failing) - MAX_FAILING_CASES} more: see the JSON or HTML report."

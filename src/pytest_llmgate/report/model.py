@@ -1,0 +1,352 @@
+"""The one `RunReport` every report format renders, and the one-line verdict at its top.
+
+Built once from the results the session already collected (no second run), so the Markdown, the
+JSON and the HTML report can never disagree about a number: each format is a pure function of a
+`RunReport`. Cases and gates are put in a stable order here (cases by file and id, gates by file
+and gate), because an xdist run collects them in whatever order the workers finish.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from pytest_llmgate import __version__
+from pytest_llmgate.comparison import QualityComparison, compare_quality
+from pytest_llmgate.config import GateSettings
+from pytest_llmgate.gate import FAILED, GATE_NAMES, GateCheck
+from pytest_llmgate.metrics import (
+    ModelSummary,
+    model_summaries,
+    output_token_inflation,
+    results_with_tag,
+    tags_of,
+    unpriced_models,
+)
+from pytest_llmgate.report.routing import Routing, recommend_routing
+from pytest_llmgate.results import CaseResult, ModelRun, Outcome
+
+PASSED_VERDICT, BLOCKED_VERDICT = "PASSED", "BLOCKED"
+
+BLOCKING_OUTCOMES = (Outcome.REGRESSION, Outcome.BUDGET, Outcome.FAILED, Outcome.ERROR)
+"""Outcomes that fail a case item under the default settings, so they block the upgrade.
+
+`already-failing` does not: the baseline fails it too, so it says nothing against the candidate.
+A regression of a non-critical case under `per_case: report` does not either: its item is an
+xfail and gate[quality] judges it (see `case_blocks`).
+"""
+
+
+@dataclass(frozen=True)
+class TagReport:
+    """One tag's slice of the run: its cases, each model's summary and the paired comparison."""
+
+    tag: str
+    cases: int
+    summaries: tuple[ModelSummary, ...]
+    comparison: QualityComparison | None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a report shows, computed once."""
+
+    results: tuple[CaseResult, ...]
+    gates: tuple[tuple[str, GateCheck], ...]  # (gate node id, check), by file then gate
+    baseline: str
+    candidate: str | None
+    created: str  # ISO 8601, UTC
+    plugin_version: str
+    settings: GateSettings
+    summaries: tuple[ModelSummary, ...]
+    comparison: QualityComparison | None
+    inflation: float | None
+    unpriced: tuple[str, ...]
+    tags: tuple[TagReport, ...]
+    routing: Routing | None
+    failed_gates: tuple[str, ...]  # node ids
+    failed_cases: tuple[CaseResult, ...]
+    verdict: str  # the one line, e.g. "gpt-5.5 vs gpt-4o: BLOCKED, cost per successful task +42%, ..."
+    status: str = field(default=PASSED_VERDICT)  # PASSED or BLOCKED
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == BLOCKED_VERDICT
+
+    @property
+    def title(self) -> str:
+        return f"{self.candidate} vs {self.baseline}" if self.candidate else self.baseline
+
+    def summary(self, role: str) -> ModelSummary | None:
+        return next((summary for summary in self.summaries if summary.role == role), None)
+
+    def outcome_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for result in self.results:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def build_report(
+    results: Sequence[CaseResult],
+    gates: Mapping[str, GateCheck],
+    *,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    settings: GateSettings | None = None,
+    created: datetime | None = None,
+    plugin_version: str = __version__,
+) -> RunReport:
+    """The report of a session: `gates` maps a gate item's node id to its check.
+
+    `baseline` and `candidate` default to the models of the results; `settings` gives the alpha of
+    the routing recommendation and `per_case` (the session-wide settings: a file's own `gate:`
+    applies to its gate items, which are already judged); `created` defaults to now.
+    """
+    settings = settings or GateSettings()
+    ordered = tuple(sorted(results, key=lambda result: (result.file_nodeid or result.file, result.case_id)))
+    if baseline is None:
+        baseline = _distinct([result.baseline.model for result in ordered]) or "?"
+    if candidate is None:
+        candidate = _distinct([result.candidate.model for result in ordered if result.candidate is not None])
+    stamp = (created or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    gate_items = tuple(sorted(gates.items(), key=_gate_order))
+    summaries = tuple(model_summaries(ordered))
+    comparison = compare_quality(ordered)
+    failed_gates = tuple(nodeid for nodeid, check in gate_items if check.status == FAILED)
+    failed_cases = tuple(result for result in ordered if case_blocks(result, settings))
+    status = BLOCKED_VERDICT if failed_gates or failed_cases else PASSED_VERDICT
+    tags = tuple(
+        TagReport(
+            tag,
+            len(subset),
+            tuple(model_summaries(subset)),
+            compare_quality(subset),
+        )
+        for tag in tags_of(ordered)
+        for subset in [results_with_tag(ordered, tag)]
+    )
+    title = f"{candidate} vs {baseline}" if candidate else baseline
+    verdict = verdict_line(
+        title,
+        status,
+        [check for _, check in gate_items if check.status == FAILED],
+        failed_cases,
+        comparison,
+        summaries,
+    )
+    return RunReport(
+        results=ordered,
+        gates=gate_items,
+        baseline=baseline,
+        candidate=candidate,
+        created=stamp.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        plugin_version=plugin_version,
+        settings=settings,
+        summaries=summaries,
+        comparison=comparison,
+        inflation=output_token_inflation(ordered),
+        unpriced=tuple(unpriced_models(ordered)),
+        tags=tags,
+        routing=recommend_routing(ordered, settings.alpha),
+        failed_gates=failed_gates,
+        failed_cases=failed_cases,
+        verdict=verdict,
+        status=status,
+    )
+
+
+def case_blocks(result: CaseResult, settings: GateSettings) -> bool:
+    """Whether the case's outcome fails its item (and so blocks the upgrade)."""
+    if result.outcome not in BLOCKING_OUTCOMES:
+        return False
+    if result.outcome == Outcome.REGRESSION and settings.per_case == "report":
+        return result.critical
+    return True
+
+
+def _distinct(models: Sequence[str]) -> str | None:
+    unique = list(dict.fromkeys(models))
+    return ", ".join(unique) if unique else None
+
+
+def _gate_order(item: tuple[str, GateCheck]) -> tuple[str, int, str]:
+    nodeid, check = item
+    prefix = nodeid.rsplit("::", 1)[0] if "::" in nodeid else ""
+    rank = GATE_NAMES.index(check.name) if check.name in GATE_NAMES else len(GATE_NAMES)
+    return prefix, rank, nodeid
+
+
+def verdict_line(
+    title: str,
+    status: str,
+    failed: Sequence[GateCheck],
+    failed_cases: Sequence[CaseResult],
+    comparison: QualityComparison | None,
+    summaries: Sequence[ModelSummary],
+) -> str:
+    """E.g. "gpt-5.5 vs gpt-4o: BLOCKED, cost per successful task +42%, quality +1.1 (p = 0.38)".
+
+    BLOCKED names each failed gate's headline number (the worst file's, when several files failed
+    the same gate) and the failing cases; the quality difference over all cases always follows,
+    and a PASSED line adds the change in cost per successful task, the number an upgrade is
+    usually argued about.
+    """
+    parts: list[str] = []
+    by_name: dict[str, list[GateCheck]] = {}
+    for check in failed:
+        by_name.setdefault(check.name, []).append(check)
+    for name in sorted(by_name, key=lambda name: (*GATE_NAMES, name).index(name)):
+        checks = by_name[name]
+        worst = max(checks, key=_badness)
+        text = gate_headline(worst)
+        if len(checks) > 1:
+            text += f" (worst of {len(checks)} files)"
+        parts.append(text)
+    if failed_cases:
+        counts: dict[str, int] = {}
+        for result in failed_cases:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        parts.extend(
+            f"{count} case{'s' if count != 1 else ''} {_OUTCOME_WORDS.get(outcome, outcome)}"
+            for outcome, count in counts.items()
+        )
+    if "quality" not in by_name and comparison is not None:
+        parts.append(f"quality {comparison.difference:+.1f} (p = {comparison.wilcoxon_p:.2g})")
+    change = cost_change(summaries)
+    if status == PASSED_VERDICT and change is not None:
+        parts.append(f"cost per successful task {change:+.0%}")
+    if len(summaries) == 1:
+        only = summaries[0]
+        parts.append(f"{only.passed}/{only.cases} cases passed")
+    return f"{title}: {status}" + "".join(f", {part}" for part in parts)
+
+
+_OUTCOME_WORDS = {
+    Outcome.REGRESSION: "regressed",
+    Outcome.BUDGET: "over budget",
+    Outcome.FAILED: "failed",
+    Outcome.ERROR: "errored",
+}
+
+
+def cost_change(summaries: Sequence[ModelSummary]) -> float | None:
+    """Candidate / baseline cost per successful task - 1, None when either is unknown or zero."""
+    if len(summaries) != 2:
+        return None
+    base, cand = summaries[0].cost_per_success, summaries[1].cost_per_success
+    if base is None or cand is None or base == 0:
+        return None
+    return cand / base - 1
+
+
+def _number(metrics: Mapping[str, object], key: str) -> float | None:
+    value = metrics.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _badness(check: GateCheck) -> float:
+    """How far a failed check is from passing, to pick the file a verdict names."""
+    metrics = check.metrics
+    if check.name == "quality":
+        difference = _number(metrics, "difference")
+        return -difference if difference is not None else 0.0
+    if check.name == "cost":
+        increase = _number(metrics, "cost_increase")
+        return math.inf if increase is None else increase  # None: the candidate passed no case
+    if check.name == "latency":
+        return _number(metrics, "latency_increase") or _number(metrics, "candidate_p95_ms") or 0.0
+    if check.name == "tokens":
+        return _number(metrics, "output_token_inflation") or 0.0
+    if check.name == "drift":
+        ratio = _drift_ratio(check)
+        return abs(ratio - 1) if ratio is not None else 0.0
+    return 0.0
+
+
+def _drift_ratio(check: GateCheck) -> float | None:
+    basis = check.metrics.get("basis")
+    return _number(check.metrics, f"{basis}_ratio") if isinstance(basis, str) else None
+
+
+def gate_headline(check: GateCheck) -> str:
+    """The number a failed (or any) gate is about, in a few words; its summary when unknown."""
+    metrics = check.metrics
+    if check.name == "quality":
+        difference, p = _number(metrics, "difference"), _number(metrics, "wilcoxon_p")
+        if difference is not None and p is not None:
+            return f"quality {difference:+.1f} (p = {p:.2g})"
+    elif check.name == "cost":
+        increase = _number(metrics, "cost_increase")
+        if increase is not None:
+            return f"cost per successful task {increase:+.0%}"
+        if check.status == FAILED:
+            return "cost per successful task unbounded (the candidate passed no case)"
+    elif check.name == "latency":
+        p95 = _number(metrics, "candidate_p95_ms")
+        increase = _number(metrics, "latency_increase")
+        if p95 is not None:
+            return f"p95 latency {p95:.0f} ms" + (f" ({increase:+.0%})" if increase is not None else "")
+    elif check.name == "tokens":
+        inflation = _number(metrics, "output_token_inflation")
+        if inflation is not None:
+            return f"output tokens {inflation:+.0%}"
+    elif check.name == "drift":
+        ratio = _drift_ratio(check)
+        if ratio is not None:
+            return f"prompt-token drift {ratio - 1:+.1%}"
+    return f"gate[{check.name}] {check.status}: {check.summary}"
+
+
+# Number formats shared by the Markdown and HTML reports ("n/a" for unknown, never 0).
+
+
+def number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def percent(value: float | None, spec: str = ".0%") -> str:
+    return number(value, spec)
+
+
+def money(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"${value:.5f}"
+
+
+def judged_run(result: CaseResult) -> ModelRun:
+    """The run a case's verdict is about: an errored run, else the candidate, else the baseline."""
+    for run in result.runs:
+        if run.errored:
+            return run
+    return result.candidate if result.candidate is not None else result.baseline
+
+
+def failing_checks(run: ModelRun) -> list[str]:
+    """What failed in a run, one line each: call errors, failing assertions, budget breaches."""
+    lines: list[str] = []
+    for index, sample in enumerate(run.samples):
+        prefix = f"sample {index + 1}: " if len(run.samples) > 1 else ""
+        if sample.error is not None:
+            lines.append(f"{prefix}{sample.error_kind or 'call'} error: {sample.error}")
+        failed = [check for check in sample.assertions if not check.passed]
+        lines.extend(f"{prefix}{check.type}: {check.reason}" for check in failed)
+        lines.extend(f"{prefix}budget {breach.describe()}" for breach in sample.breaches)
+    return lines
+
+
+def reply_excerpt(run: ModelRun, limit: int = 160) -> str:
+    """The first failing (else first) sample's reply on one line, clipped to `limit` characters."""
+    chosen = next((sample for sample in run.samples if not sample.passed or sample.breaches), None)
+    if chosen is None and run.samples:
+        chosen = run.samples[0]
+    if chosen is None or chosen.reply is None:
+        return ""
+    reply = chosen.reply
+    calls = " ".join(f"{call.name}({call.arguments})" for call in reply.tool_calls)
+    text = reply.text or reply.refusal or calls
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
