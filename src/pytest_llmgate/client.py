@@ -24,7 +24,8 @@ from typing import Any
 
 import httpx2
 
-from pytest_llmgate.recording import LATENCY_HEADER, RecordingMissing, RecordingTransport
+from pytest_llmgate.cassettes import LATENCY_HEADER, RecordingMissing
+from pytest_llmgate.recording import RecordingTransport
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import (
     CallError,

@@ -4,6 +4,7 @@ then one `GateItem` per suite gate (`gate[quality]`, `gate[cost]`, ...) when a c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shlex
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from pytest_llmgate.options import Settings
 from pytest_llmgate.prefetch import Prefetcher
 from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.progress import Progress
-from pytest_llmgate.results import CaseResult, Outcome
+from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 
 if TYPE_CHECKING:
     from pytest_llmgate.drift import Tokenizers
@@ -51,7 +52,7 @@ class SessionState:
     _client: Any = None
     _recorder: Any = None
     _tokenizers: Any = None
-    _prefetcher: Prefetcher[CaseResult] | None = None
+    _prefetcher: Prefetcher[ModelRun] | None = None
 
     def tokenizers(self) -> Tokenizers:
         if self._tokenizers is None:
@@ -64,6 +65,12 @@ class SessionState:
         return [result for result in self.results if result.file_nodeid == file_nodeid]
 
     def client_and_recorder(self) -> tuple[Any, Any]:
+        if self._client is None and not self.live:
+            # Replay reads the cassettes itself: no SDK, no vcrpy, no network (see replay.py).
+            from pytest_llmgate.replay import ReplayCassettes, ReplayClient
+
+            self._client = ReplayClient(self.settings.base_url)
+            self._recorder = ReplayCassettes()
         if self._client is None:
             from pytest_llmgate.client import ClientSettings, ModelClient
             from pytest_llmgate.recording import Recorder
@@ -87,13 +94,25 @@ class SessionState:
         return self.settings.record_mode != "none"
 
     def run(self, item: CaseItem) -> CaseResult:
-        """The item's result: prefetched on the pool in live runs, else computed here."""
-        if not self.live or self.settings.concurrency < 2:
-            return item.job()()
-        self._prefetch_after(item)
-        return self.prefetcher().result(item.nodeid, item.job())
+        """The item's result: its model runs prefetched on the pool in live runs, else run here."""
+        from pytest_llmgate.runner import combine
 
-    def prefetcher(self) -> Prefetcher[CaseResult]:
+        jobs = item.model_jobs()
+        if not self.live or self.settings.concurrency < 2:
+            runs = [job() for _, job in jobs]
+        else:
+            self._prefetch_after(item)
+            prefetcher = self.prefetcher()
+            runs = [prefetcher.result(key, job) for key, job in jobs]
+        parent = item.parent
+        assert parent is not None
+        result = dataclasses.replace(
+            combine(item.case, runs[0], runs[1] if len(runs) > 1 else None), file_nodeid=parent.nodeid
+        )
+        self.progress.add(result)
+        return result
+
+    def prefetcher(self) -> Prefetcher[ModelRun]:
         if self._prefetcher is None:
             self._prefetcher = Prefetcher(self.settings.concurrency)
         return self._prefetcher
@@ -103,8 +122,12 @@ class SessionState:
         self.client_and_recorder()  # built here, once, before any pool thread needs it
         prefetcher = self.prefetcher()
         for upcoming in upcoming_items(item):
-            if isinstance(upcoming, CaseItem):
-                prefetcher.submit(upcoming.nodeid, upcoming.job())
+            if (
+                isinstance(upcoming, CaseItem)
+                and (upcoming.nodeid, self.settings.candidate) not in prefetcher
+            ):
+                for key, job in upcoming.model_jobs():
+                    prefetcher.submit(key, job)
 
     def close(self) -> None:
         if self._prefetcher is not None:
@@ -215,9 +238,10 @@ class CaseItem(pytest.Item):
         self.case = case
         self.baseline = baseline
 
-    def job(self) -> Callable[[], CaseResult]:
-        """The work of this case (both models' calls and judging), as a call safe on any thread."""
-        from pytest_llmgate.runner import RunPlan, run_case
+    def model_jobs(self) -> list[tuple[tuple[str, str], Callable[[], ModelRun]]]:
+        """One unit of work per model (its calls and the judging of its replies), keyed by
+        (node id, model), baseline first; each is safe to run on any thread."""
+        from pytest_llmgate.runner import RunPlan, run_model
 
         state = self.config.stash[STATE_KEY]
         settings = state.settings
@@ -234,14 +258,18 @@ class CaseItem(pytest.Item):
             tokenizers=state.tokenizers(),
             context_windows=state.project.context_windows,
         )
-        case, file_nodeid, progress = self.case, collector.nodeid, state.progress
-
-        def work() -> CaseResult:
-            result = dataclasses.replace(run_case(case, plan, client, recorder), file_nodeid=file_nodeid)
-            progress.add(result)
-            return result
-
-        return work
+        case = self.case
+        # Budgets bind the model under test: the candidate, or the baseline when it runs alone.
+        roles = [(self.baseline, settings.candidate is None)]
+        if settings.candidate is not None:
+            roles.append((settings.candidate, True))
+        return [
+            (
+                (self.nodeid, model),
+                functools.partial(run_model, case, model, plan, client, recorder, judged_budgets=budgets),
+            )
+            for model, budgets in roles
+        ]
 
     def runtest(self) -> None:
         state = self.config.stash[STATE_KEY]
@@ -349,7 +377,8 @@ def raise_for(check: GateCheck) -> None:
     if check.status == FAILED:
         raise GateFailed(gate_failure_text(check))
     if check.status == SKIPPED:
-        pytest.skip(check.summary)
+        # The item's location (the case file), not this line, is what `-rs` should show.
+        raise pytest.skip.Exception(check.summary, _use_item_location=True)
 
 
 def gate_properties(check: GateCheck) -> list[tuple[str, object]]:

@@ -6,6 +6,7 @@ Cheap to import: nothing here imports openai, vcrpy or tiktoken; they load on th
 from __future__ import annotations
 
 import fnmatch
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     state = SessionState(settings=settings, project=project)
     config.stash[STATE_KEY] = state
+    if state.live and not _is_xdist_controller(config):
+        # A live run will need the SDK; importing it (~0.5 s) overlaps with collection this way.
+        threading.Thread(target=_import_sdk, name="llmgate-import", daemon=True).start()
     config.pluginmanager.register(ResultCollector(state, config), "llmgate-results")
 
 
@@ -188,7 +192,8 @@ class ResultCollector:
                     outcome=outcome,  # type: ignore[arg-type]
                     longrepr=longrepr if when == "call" else None,
                     when=when,  # type: ignore[arg-type]
-                    user_properties=gate_properties(check) if when == "call" else [],
+                    # junitxml reads the properties from the teardown report, the terminal from call
+                    user_properties=gate_properties(check),
                 )
                 hook.pytest_runtest_logreport(report=report)
             hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
@@ -218,6 +223,18 @@ class ResultCollector:
             lines.append(self.state.progress.line())
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def _import_sdk() -> None:
+    try:
+        import pytest_llmgate.client  # noqa: F401  (openai, httpx2, vcr)
+    except Exception:  # the first case reports any import problem with its own message
+        pass
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """The process that distributes tests (`-n N`) and never runs a case itself."""
+    return not _is_xdist_worker(config) and bool(getattr(config.option, "numprocesses", None))
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:

@@ -77,6 +77,11 @@ class Prefetcher(Generic[Result]):
             self._run(future, job)
         return future.result()
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether `key` was submitted (or asked for) already."""
+        with self._lock:
+            return key in self._futures
+
     def pending(self) -> int:
         with self._lock:
             return len(self._queue)

@@ -31,8 +31,14 @@ from vcr.record_mode import RecordMode
 from vcr.serialize import deserialize, serialize
 from vcr.stubs.httpx_stubs import vcr_handle_request
 
+from pytest_llmgate.cassettes import (
+    LATENCY_HEADER,
+    CorruptCassetteError,
+    Exchange,
+    RecordingMissing,
+)
+
 RECORD_MODES = ("none", "once", "new_episodes", "all")
-LATENCY_HEADER = "x-llmgate-latency-ms"
 MATCH_ON = ("method", "path", "body")
 REDACTED = "REDACTED"
 
@@ -63,17 +69,6 @@ SECRET_PATTERN = re.compile(
     rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}|org-[A-Za-z0-9]{16,}|proj_[A-Za-z0-9]{16,}"
     rb"|[Bb]earer [A-Za-z0-9._-]{16,}"
 )
-
-
-def model_file_name(model: str) -> str:
-    """A file name for a model id: `meta-llama/Llama-3:8b` -> `meta-llama__Llama-3_8b`."""
-    name = model.replace("/", "__")
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
-
-
-def cassette_path(cassette_dir: Path, file_stem: str, case_id: str, model: str) -> Path:
-    """`<dir>/<file stem>/<case id>/<model>.yaml`: one cassette per case and model."""
-    return cassette_dir / file_stem / case_id / f"{model_file_name(model)}.yaml"
 
 
 class _SafeYamlSerializer:
@@ -134,23 +129,6 @@ class AtomicPersister:
             raise
 
 
-class CorruptCassetteError(Exception):
-    def __init__(self, path: Path, detail: str) -> None:
-        detail = " ".join(detail.split())
-        super().__init__(f"cassette {path} cannot be read ({detail}); delete it and record it again")
-        self.path = path
-
-
-class RecordingMissing(Exception):
-    """A request has no recording and the record mode forbids making one."""
-
-    def __init__(self, path: Path, reason: str, detail: str = "") -> None:
-        self.path = path
-        self.reason = reason  # "missing" | "stale" | "exhausted"
-        self.detail = detail
-        super().__init__(f"{reason} recording {path}: {detail}")
-
-
 def _scrub_bytes(body: bytes, secrets: tuple[bytes, ...]) -> bytes:
     for secret in secrets:
         body = body.replace(secret, REDACTED.encode())
@@ -165,15 +143,6 @@ def _drop_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
             continue
         kept[name] = value
     return kept
-
-
-@dataclass
-class Exchange:
-    """One HTTP round trip made (or replayed) for a model call."""
-
-    status: int
-    latency_ms: float
-    replayed: bool
 
 
 @dataclass
@@ -199,7 +168,8 @@ class CassetteSession:
         except CannotOverwriteExistingCassetteException as exc:
             self.missing = self._explain_missing(exc)
             raise self.missing from None
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        # Rounded as it is stored, so a recording run and its replay report the same numbers.
+        elapsed_ms = round((time.perf_counter() - started) * 1000.0, 1)
         if self.cassette.play_count > played_before:
             recorded = response.headers.get(LATENCY_HEADER)
             latency = _float_or(recorded, elapsed_ms)

@@ -105,6 +105,7 @@ class ModelRun:
     required_pass_rate: float = 1.0
     local_prompt_tokens: int | None = None  # tiktoken's count of the request; None when unknown
     encoding: str | None = None  # the tiktoken encoding that count used
+    notes: tuple[str, ...] = ()  # e.g. why there is no local count
 
     @property
     def errored(self) -> bool:
@@ -154,6 +155,7 @@ class ModelRun:
             "score": self.score,
             "local_prompt_tokens": self.local_prompt_tokens,
             "encoding": self.encoding,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -165,6 +167,7 @@ class ModelRun:
             required_pass_rate=float(data.get("required_pass_rate", 1.0)),
             local_prompt_tokens=None if local is None else int(local),
             encoding=data.get("encoding"),
+            notes=tuple(data.get("notes", [])),
         )
 
 

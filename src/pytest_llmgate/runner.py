@@ -10,22 +10,41 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Protocol
 
 from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
 from pytest_llmgate.assertions.base import Judge
 from pytest_llmgate.budgets import BudgetBreach, check_budgets
 from pytest_llmgate.cases import Case
-from pytest_llmgate.client import CallError, ModelClient
+from pytest_llmgate.cassettes import Exchange, RecordingMissing, cassette_path, model_file_name
 from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
 from pytest_llmgate.pricing import PriceTable, call_cost_parts
-from pytest_llmgate.recording import Recorder, RecordingMissing, cassette_path, model_file_name
 from pytest_llmgate.reply import Reply
+from pytest_llmgate.resilience import CallError
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
 
 EXCERPT_CHARS = 200
+
+
+class Client(Protocol):
+    """What runs a model call: `client.ModelClient` (live, recording) or `replay.ReplayClient`."""
+
+    def complete(self, request: dict[str, Any]) -> Reply: ...
+
+
+class CassetteSessionLike(Protocol):
+    exchanges: list[Exchange]
+    keep: bool
+
+
+class Cassettes(Protocol):
+    """What opens a case's cassette: `recording.Recorder` or `replay.ReplayCassettes`."""
+
+    def use(self, path: Path) -> AbstractContextManager[CassetteSessionLike]: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,7 @@ class _Call:
     attempts: int = 1
 
 
-def call_model(case: Case, model: str, plan: RunPlan, client: ModelClient, recorder: Recorder) -> list[_Call]:
+def call_model(case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes) -> list[_Call]:
     """Make `plan.samples` calls of `case` to `model` through its cassette."""
     path = cassette_path(plan.cassette_root(case), case.path.stem, case.id, model)
     request = case.request_for(model)
@@ -193,11 +212,11 @@ def run_model(
     case: Case,
     model: str,
     plan: RunPlan,
-    client: ModelClient,
-    recorder: Recorder,
+    client: Client,
+    recorder: Cassettes,
     judged_budgets: bool,
-    notes: list[str],
 ) -> ModelRun:
+    """Call `model` for every sample of `case` and judge the replies (a unit of work on its own)."""
     calls = call_model(case, model, plan, client, recorder)
     local_tokens, encoding, note = (
         plan.tokenizers.count(model, case.request_for(model))
@@ -213,9 +232,9 @@ def run_model(
             required_pass_rate=case.pass_rate,
             local_prompt_tokens=local_tokens,
             encoding=encoding,
+            notes=(note,) if note else (),
         )
 
-    notes.extend([note] if note else [])
     if not any(spec.kind == "llm-rubric" for spec in case.assertions):
         return model_run(
             tuple(judge_reply(case, model, call, judged_budgets, None, judging) for call in calls)
@@ -261,24 +280,29 @@ def run_model(
 def run_case(
     case: Case,
     plan: RunPlan,
-    client: ModelClient,
-    recorder: Recorder,
+    client: Client,
+    recorder: Cassettes,
 ) -> CaseResult:
     """Run `case` on the baseline and the candidate; budgets bind the model under test only.
 
     The model under test is the candidate when there is one, else the baseline (a plain LLM
     test suite).
     """
-    notes: list[str] = []
-    baseline = run_model(
-        case, plan.baseline, plan, client, recorder, judged_budgets=plan.candidate is None, notes=notes
-    )
+    baseline = run_model(case, plan.baseline, plan, client, recorder, judged_budgets=plan.candidate is None)
     candidate = None
     if plan.candidate is not None:
-        candidate = run_model(case, plan.candidate, plan, client, recorder, judged_budgets=True, notes=notes)
+        candidate = run_model(case, plan.candidate, plan, client, recorder, judged_budgets=True)
+    return combine(case, baseline, candidate)
+
+
+def combine(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> CaseResult:
+    """The case's result from its two model runs (which may have run on different threads)."""
     outcome, message = decide(case, baseline, candidate)
+    notes: list[str] = []
     for run in (baseline,) if candidate is None else (baseline, candidate):
-        notes.extend(note for sample in run.samples for note in sample.notes if note not in notes)
+        for note in (*run.notes, *(note for sample in run.samples for note in sample.notes)):
+            if note not in notes:
+                notes.append(note)
     return CaseResult(
         critical=case.critical,
         notes=tuple(notes),

@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_llmgate.cassettes import CorruptCassetteError, RecordingMissing, cassette_path, model_file_name
 from pytest_llmgate.client import CallError, ClientSettings, ModelClient
-from pytest_llmgate.recording import (
-    AtomicPersister,
-    CorruptCassetteError,
-    Recorder,
-    RecordingMissing,
-    cassette_path,
-    model_file_name,
-)
+from pytest_llmgate.recording import AtomicPersister, Recorder
 from pytest_llmgate.simulator import OpenAISimulator
 
 # Credential-shaped test values, assembled at run time so repository secret scanners stay quiet.

@@ -1,0 +1,50 @@
+"""Where cassettes live and what reading one can go wrong: the parts replay and recording share.
+
+No vcrpy, openai or httpx2 here, so that a replay-only run never imports them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+LATENCY_HEADER = "x-llmgate-latency-ms"
+"""Response header under which a recording keeps the latency measured when it was made."""
+
+
+def model_file_name(model: str) -> str:
+    """A file name for a model id: `meta-llama/Llama-3:8b` -> `meta-llama__Llama-3_8b`."""
+    name = model.replace("/", "__")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def cassette_path(cassette_dir: Path, file_stem: str, case_id: str, model: str) -> Path:
+    """`<dir>/<file stem>/<case id>/<model>.yaml`: one cassette per case and model."""
+    return cassette_dir / file_stem / case_id / f"{model_file_name(model)}.yaml"
+
+
+class CorruptCassetteError(Exception):
+    def __init__(self, path: Path, detail: str) -> None:
+        detail = " ".join(detail.split())
+        super().__init__(f"cassette {path} cannot be read ({detail}); delete it and record it again")
+        self.path = path
+
+
+class RecordingMissing(Exception):
+    """A request has no recording and the record mode forbids making one."""
+
+    def __init__(self, path: Path, reason: str, detail: str = "") -> None:
+        self.path = path
+        self.reason = reason  # "missing" | "stale" | "exhausted"
+        self.detail = detail
+        super().__init__(f"{reason} recording {path}: {detail}")
+
+
+@dataclass
+class Exchange:
+    """One HTTP round trip made (or replayed) for a model call."""
+
+    status: int
+    latency_ms: float
+    replayed: bool

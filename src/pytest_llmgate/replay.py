@@ -1,0 +1,210 @@
+"""Replay-only runs (record mode `none`) served straight from the cassettes.
+
+A replay needs neither the network nor the SDK: the request a case sends is known (it is the
+case's `chat.completions.create` arguments) and the recorded response is parsed by our own
+parser either way. Going through the SDK and vcrpy costs a third of a second of imports and a
+few milliseconds a call, which made replaying a suite four times slower than a plain pytest run
+of the same size; here a replayed call is a dictionary comparison.
+
+It matches exactly as the recording side does (see recording.MATCH_ON): the HTTP method, the
+URL path of the endpoint and the JSON body, playing each recorded interaction once, in order.
+Its errors are the same `RecordingMissing` (missing, stale, exhausted) and `CallError` values as
+a vcrpy replay, and a recorded retry (a 429 or 5xx followed by the answer) replays as one call
+with two attempts, as `ModelClient` does. `tests/unit/test_replay.py` checks both paths agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from pytest_llmgate.cassettes import LATENCY_HEADER, CorruptCassetteError, Exchange, RecordingMissing
+from pytest_llmgate.reply import Reply
+from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
+from pytest_llmgate.response import ApiError, ResponseError, parse_chat_completion
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class _Interaction:
+    method: str
+    path: str
+    body: Any  # the request body as JSON (None when it was not JSON)
+    status: int
+    headers: dict[str, str]
+    content: bytes
+
+
+@dataclass
+class ReplaySession:
+    """One case's cassette for one model, opened for replay."""
+
+    path: Path
+    interactions: list[_Interaction]
+    exists: bool
+    played: set[int] = field(default_factory=set)
+    exchanges: list[Exchange] = field(default_factory=list)
+    keep: bool = True  # nothing is ever written in replay; kept for the runner's protocol
+
+
+_current: ContextVar[ReplaySession | None] = ContextVar("llmgate_replay", default=None)
+
+
+def load_interactions(path: Path) -> tuple[list[_Interaction], bool]:
+    """The cassette's interactions and whether the file exists; CorruptCassetteError if unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [], False
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptCassetteError(path, str(exc)) from exc
+    if not text.strip():
+        return [], False
+    try:
+        data = yaml.load(text, Loader=_Loader)
+        return [_interaction(item) for item in data["interactions"]], True
+    except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptCassetteError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _interaction(item: Mapping[str, Any]) -> _Interaction:
+    request, response = item["request"], item["response"]
+    body = request.get("body")
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    content = response.get("body", {}).get("string", b"")
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    headers = {
+        str(name).lower(): str(value[0] if isinstance(value, list) and value else value)
+        for name, value in (response.get("headers") or {}).items()
+    }
+    return _Interaction(
+        method=str(request["method"]).upper(),
+        path=urlsplit(str(request["uri"])).path,
+        body=parsed,
+        status=int(response["status"]["code"]),
+        headers=headers,
+        content=content,
+    )
+
+
+class ReplayCassettes:
+    """Opens cassettes for replay; the same `use(path)` as `recording.Recorder`."""
+
+    @contextlib.contextmanager
+    def use(self, path: Path) -> Iterator[ReplaySession]:
+        interactions, exists = load_interactions(path)
+        session = ReplaySession(path, interactions, exists)
+        token = _current.set(session)
+        try:
+            yield session
+        finally:
+            _current.reset(token)
+
+
+class ReplayClient:
+    """Answers `complete(request)` from the calling thread's replay session (see ReplayCassettes)."""
+
+    def __init__(self, base_url: str | None = None) -> None:
+        base = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.path = urlsplit(base).path.rstrip("/") + "/chat/completions"
+        self.stats = CallStats()
+        self._policy = RetryPolicy()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Nothing to release; kept so a session can close either client."""
+
+    def complete(self, request: dict[str, Any]) -> Reply:
+        session = _current.get()
+        if session is None:
+            raise CallError("config", "replay needs an open cassette (ReplayCassettes.use)")
+        self.stats.record_call()
+        body = json.loads(json.dumps(request))  # the JSON the SDK would send, for comparison
+        attempts = 0
+        while True:
+            attempts += 1
+            self.stats.record_attempt()
+            interaction = self._next(session, body)
+            latency = _float(interaction.headers.get(LATENCY_HEADER))
+            session.exchanges.append(Exchange(interaction.status, latency, replayed=True))
+            content_type = interaction.headers.get("content-type")
+            try:
+                return parse_chat_completion(
+                    interaction.content, status=interaction.status, content_type=content_type
+                )
+            except ApiError as exc:
+                error = CallError(
+                    "api", str(exc), status=interaction.status, replayed=True, attempts=attempts
+                )
+            except ResponseError as exc:
+                kind = "api" if interaction.status >= 400 else "response"
+                error = CallError(kind, str(exc), status=interaction.status, replayed=True, attempts=attempts)
+            if interaction.status >= 400 and self._policy.is_retryable(error):
+                self.stats.record_retry(0.0)
+                continue  # a recorded retry: the next recorded answer follows at once
+            self.stats.record_failure(error.kind)
+            raise error
+
+    def _next(self, session: ReplaySession, body: Any) -> _Interaction:
+        """The first unplayed interaction matching method, path and body (marked played)."""
+        first_failure: list[str] | None = None
+        matched_played = False
+        for index, interaction in enumerate(session.interactions):
+            failures = [
+                name
+                for name, same in (
+                    ("method", interaction.method == "POST"),
+                    ("path", interaction.path == self.path),
+                    ("body", interaction.body == body),
+                )
+                if not same
+            ]
+            if failures:
+                first_failure = first_failure if first_failure is not None else failures
+                continue
+            if index in session.played:
+                matched_played = True
+                continue
+            session.played.add(index)
+            return interaction
+        if not session.exists:
+            error = RecordingMissing(session.path, "missing", "no cassette file")
+        elif matched_played:
+            count = len(session.interactions)
+            error = RecordingMissing(
+                session.path, "exhausted", f"the cassette holds {count} interaction(s) and all were replayed"
+            )
+        else:
+            what = (
+                f"the request's {', '.join(first_failure)} changed"
+                if first_failure
+                else "the request changed"
+            )
+            error = RecordingMissing(session.path, "stale", f"{what} since it was recorded")
+        self.stats.record_failure(type(error).__name__)
+        raise error
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text is not None else 0.0
+    except ValueError:
+        return 0.0

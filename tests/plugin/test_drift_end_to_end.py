@@ -1,0 +1,321 @@
+"""End to end (issue 5): tokenizer drift, context windows and prompt-token budgets.
+
+Real pytest sessions against the loopback simulator. The simulator counts prompt tokens its own
+way (words and punctuation, 3 per message, 3 to prime the reply), which is what the plugin sees
+as the API's `usage`; tiktoken, from the offline cache, gives the local counts. The two differ on
+purpose here, so each test can tell which count a verdict used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+import tiktoken
+
+from pytest_llmgate.simulator import OpenAISimulator, count_tokens
+
+from .conftest import DEAD_BASE_URL
+
+pytestmark = pytest.mark.usefixtures("fake_credentials")
+
+# Cost and latency are not what these tests are about (and a few-ms latency is noise).
+QUIET_GATES = "gate: {max_latency_increase: null, max_cost_increase: null}\n"
+PROMPTS = ("Invoice ONE from ACME, total 120 EUR", "Invoice TWO from ACME, total 75 USD")
+
+
+@pytest.fixture(autouse=True)
+def offline_tiktoken(monkeypatch: pytest.MonkeyPatch, tiktoken_cache_dir: Path) -> None:
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
+
+
+def case_file(prompts: Iterable[str], *, baseline: str = "gpt-4o", header: str = QUIET_GATES) -> str:
+    body = "".join(
+        f'  - id: case-{index}\n    prompt: "{prompt}"\n    assert: [{{type: contains, value: ACME}}]\n'
+        for index, prompt in enumerate(prompts)
+    )
+    return f"baseline: {baseline}\n{header}cases:\n{body}"
+
+
+def reported_prompt_tokens(prompt: str, factor: float = 1.0) -> int:
+    """What the simulator reports for a one-message request (see `simulator._prompt_tokens`)."""
+    return round((3 + 3 + count_tokens(prompt)) * factor)
+
+
+def cookbook_count(encoding: str, prompt: str) -> int:
+    """OpenAI cookbook's count of a one-user-message chat request: 3 + role + content, + 3 priming."""
+    encoder = tiktoken.get_encoding(encoding)
+    return 3 + len(encoder.encode("user")) + len(encoder.encode(prompt)) + 3
+
+
+def literal(patterns: list[str]) -> list[str]:
+    """fnmatch patterns in which `[` and `]` are literal (gate[drift]), `*` still a wildcard."""
+    return [re.sub(r"[\[\]]", lambda match: f"[{match.group()}]", pattern) for pattern in patterns]
+
+
+def expect_lines(result: pytest.RunResult, patterns: list[str]) -> None:
+    result.stdout.fnmatch_lines(literal(patterns))
+
+
+def record(
+    pytester: pytest.Pytester, server: OpenAISimulator, *args: str, candidate: str = "gpt-5.5"
+) -> pytest.RunResult:
+    return pytester.runpytest(
+        f"--llm-candidate={candidate}", "--llm-record-mode=once", f"--llm-base-url={server.base_url}", *args
+    )
+
+
+def replay(pytester: pytest.Pytester, *args: str, candidate: str = "gpt-5.5") -> pytest.RunResult:
+    return pytester.runpytest(f"--llm-candidate={candidate}", f"--llm-base-url={DEAD_BASE_URL}", *args)
+
+
+def drift_failure_head(baseline: str, candidate: str, before: int, after: int, how: str) -> str:
+    return (
+        f"gate[drift] failed: prompt tokens {baseline} {before} -> {candidate} {after} "
+        f"({after / before - 1:+.1%}; {how}) exceeds the allowed drift of 5.0%; "
+        "raise max_prompt_token_drift if this change is expected"
+    )
+
+
+def observed_line(before: int, after: int, cases: int = 2) -> str:
+    return (
+        f"  observed (API usage): {before} -> {after} tokens ({after / before - 1:+.1%}) over {cases} cases"
+    )
+
+
+def test_server_side_prompt_token_inflation_fails_gate_drift_on_observed_counts(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    """gpt-4o and gpt-5.5 share o200k_base: no local drift, yet the API bills 30% more."""
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
+    openai_server.add_rule(model="gpt-5.5", content="ACME", prompt_token_factor=1.3)
+    openai_server.add_rule(content="ACME")
+    before = sum(reported_prompt_tokens(prompt) for prompt in PROMPTS)
+    after = sum(reported_prompt_tokens(prompt, 1.3) for prompt in PROMPTS)
+    local = sum(cookbook_count("o200k_base", prompt) for prompt in PROMPTS)
+
+    recorded = record(pytester, openai_server, "-v")
+    openai_server.stop()
+    replayed = replay(pytester, "-v", "-n", "2")
+
+    for result in (recorded, replayed):
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.assert_outcomes(passed=4, failed=1, skipped=2)
+        expect_lines(result, ["llm_drift.yaml::gate[drift] FAILED*"])
+        expect_lines(
+            result,
+            [
+                "*_ llm gate: llm_drift.yaml::gate[drift] _*",
+                drift_failure_head(
+                    "gpt-4o", "gpt-5.5", before, after, "observed from recorded usage over 2 cases"
+                ),
+                f"  local (o200k_base vs o200k_base): {local} -> {local} tokens (+0.0%) over 2 cases",
+                observed_line(before, after),
+            ],
+        )
+
+
+def test_cl100k_to_o200k_change_is_measured_locally_when_the_api_reports_no_usage(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    """gpt-4 (cl100k_base) -> gpt-4o (o200k_base); streamed without usage, only tiktoken can tell."""
+    prompts = (
+        "Invoice ONE from ACME, total 120 EUR",
+        # Hindi: o200k_base needs far fewer tokens for it than cl100k_base.
+        "चालान एक्मे से है, कुल राशि एक सौ बीस यूरो है। विक्रेता का नाम बताइए।",
+    )
+    header = (
+        f"{QUIET_GATES}pricing:\n  gpt-4: {{input: 30.0, output: 60.0}}\n"
+        "defaults:\n  params: {stream: true}\n"
+    )
+    pytester.makefile(".yaml", llm_drift=case_file(prompts, baseline="gpt-4", header=header))
+    openai_server.add_rule(content="ACME")
+    before = sum(cookbook_count("cl100k_base", prompt) for prompt in prompts)
+    after = sum(cookbook_count("o200k_base", prompt) for prompt in prompts)
+    assert after < 0.9 * before  # the premise: a real tokenizer change
+
+    record(pytester, openai_server, candidate="gpt-4o")
+    openai_server.stop()
+    result = replay(pytester, "-v", candidate="gpt-4o")
+    # cost (no usage), latency (off) and tokens (no usage) cannot judge; drift can, locally.
+    result.assert_outcomes(passed=3, failed=1, skipped=3)
+    how = "counted locally with cl100k_base vs o200k_base over 2 cases"
+    expect_lines(
+        result,
+        [
+            drift_failure_head("gpt-4", "gpt-4o", before, after, how),
+            f"  local (cl100k_base vs o200k_base): {before} -> {after} tokens "
+            f"({after / before - 1:+.1%}) over 2 cases",
+            "  observed: not measured (no recorded usage.prompt_tokens for both models)",
+        ],
+    )
+
+
+def test_an_encoding_name_tiktoken_does_not_know_skips_the_local_part_only(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        llmgate="encodings: {my-model: no_such_encoding}\npricing:\n  my-model: {input: 1.0, output: 2.0}\n",
+    )
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
+    openai_server.add_rule(model="my-model", content="ACME", prompt_token_factor=1.5)
+    openai_server.add_rule(content="ACME")
+    before = sum(reported_prompt_tokens(prompt) for prompt in PROMPTS)
+    after = sum(reported_prompt_tokens(prompt, 1.5) for prompt in PROMPTS)
+
+    result = record(pytester, openai_server, "-v", candidate="my-model")
+    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    output = result.stdout.str()
+    assert "Traceback" not in output
+    assert "INTERNALERROR" not in output
+    note = (
+        "tokenizer: my-model: local count skipped: tiktoken has no encoding named 'no_such_encoding' "
+        "(Unknown encoding no_such_encoding.); fix the name in llmgate.yaml 'encodings:' "
+        "(e.g. o200k_base, cl100k_base)"
+    )
+    expect_lines(
+        result,
+        [
+            drift_failure_head(
+                "gpt-4o", "my-model", before, after, "observed from recorded usage over 2 cases"
+            ),
+            "  local: not measured (no tiktoken encoding loaded for both models; see the notes)",
+            observed_line(before, after),
+            f"  {note}",
+        ],
+    )
+    # The summary says it once, as a warning (wrapped to the terminal's 100 columns).
+    expect_lines(
+        result,
+        [
+            "warning: tokenizer: my-model: local count skipped: "
+            "tiktoken has no encoding named 'no_such_encoding'"
+        ],
+    )
+    assert output.count("warning: tokenizer: my-model:") == 1
+
+
+def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
+    pytester: pytest.Pytester,
+    openai_server: OpenAISimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No cached vocabulary and no network: one note per model, the observed drift still judged."""
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
+    openai_server.add_rule(model="gpt-5.5", content="ACME", prompt_token_factor=1.3)
+    openai_server.add_rule(content="ACME")
+    record(pytester, openai_server)
+    openai_server.stop()
+
+    empty_cache = tmp_path / "empty-tiktoken-cache"
+    empty_cache.mkdir()
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty_cache))
+    # tiktoken downloads with `requests`, which honours the proxy variables: a dead proxy makes
+    # "no network" certain and fast. A subprocess, because tiktoken keeps loaded encodings per process.
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = pytester.runpytest_subprocess("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}")
+
+    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    before = sum(reported_prompt_tokens(prompt) for prompt in PROMPTS)
+    after = sum(reported_prompt_tokens(prompt, 1.3) for prompt in PROMPTS)
+    expect_lines(
+        result,
+        [
+            drift_failure_head(
+                "gpt-4o", "gpt-5.5", before, after, "observed from recorded usage over 2 cases"
+            ),
+            "  local: not measured (no tiktoken encoding loaded for both models; see the notes)",
+            observed_line(before, after),
+            "  tokenizer: gpt-4o: local count skipped: cannot load tiktoken encoding 'o200k_base' (*); "
+            "set TIKTOKEN_CACHE_DIR to a folder holding the cached o200k_base.tiktoken file "
+            "(named by the sha1 of its download URL)",
+        ],
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert list(empty_cache.iterdir()) == []
+
+
+def test_context_window_fails_the_candidates_case_that_does_not_fit(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    prompt = "Please name the vendor of this invoice: ACME Corp, Main Street, total due 120 EUR"
+    pytester.makefile(".yaml", llmgate="context_windows: {gpt-5.5: 50}\n")
+    pytester.makefile(
+        ".yaml",
+        llm_window=f"""\
+baseline: gpt-4o
+cases:
+  - id: too-long
+    prompt: "{prompt}"
+    params: {{max_tokens: 40}}
+    assert: [{{type: contains, value: ACME}}]
+  - id: fits
+    prompt: "{prompt}"
+    params: {{max_tokens: 10}}
+    assert: [{{type: contains, value: ACME}}]
+""",
+    )
+    openai_server.add_rule(content="ACME")
+    prompt_tokens = reported_prompt_tokens(prompt)
+    assert prompt_tokens + 10 <= 50 < prompt_tokens + 40
+
+    result = record(pytester, openai_server, "-v", "-m", "not llm_gate")
+    result.assert_outcomes(passed=1, failed=1, deselected=5)
+    expect_lines(result, ["llm_window.yaml::too-long FAILED*", "llm_window.yaml::fits PASSED*"])
+    expect_lines(
+        result,
+        [
+            "*_ llm case: too-long _*",
+            f"case 'too-long': gpt-5.5 broke a budget: context window: prompt + max_tokens = "
+            f"{prompt_tokens + 40} tokens > window 50 tokens; shorten the prompt or lower max_tokens",
+        ],
+    )
+    openai_server.stop()
+    replay(pytester, "-m", "not llm_gate").assert_outcomes(passed=1, failed=1, deselected=5)
+
+
+def test_prompt_token_budget_is_checked_on_the_candidates_reported_count(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    inflated, heavy = "Invoice INFLATED from ACME", "Invoice BASELINE-HEAVY from ACME"
+    pytester.makefile(
+        ".yaml",
+        llm_budget=f"""\
+baseline: gpt-4o
+defaults:
+  budgets: {{prompt_tokens: 14}}
+cases:
+  - id: inflated
+    prompt: "{inflated}"
+    assert: [{{type: contains, value: ACME}}]
+  - id: baseline-heavy
+    prompt: "{heavy}"
+    assert: [{{type: contains, value: ACME}}]
+""",
+    )
+    openai_server.add_rule(model="gpt-5.5", contains="INFLATED", content="ACME", prompt_token_factor=1.5)
+    openai_server.add_rule(model="gpt-4o", contains="HEAVY", content="ACME", prompt_token_factor=2.0)
+    openai_server.add_rule(content="ACME")
+    # The verdicts below hold only if the budget reads the candidate's reported count: tiktoken's
+    # local count would pass `inflated` and fail `baseline-heavy`, and the baseline's would fail it.
+    assert reported_prompt_tokens(inflated, 1.5) > 14 >= cookbook_count("o200k_base", inflated)
+    assert reported_prompt_tokens(heavy) <= 14 < cookbook_count("o200k_base", heavy)
+    assert reported_prompt_tokens(heavy, 2.0) > 14
+
+    result = record(pytester, openai_server, "-v", "-m", "not llm_gate")
+    result.assert_outcomes(passed=1, failed=1, deselected=5)
+    expect_lines(result, ["llm_budget.yaml::inflated FAILED*", "llm_budget.yaml::baseline-heavy PASSED*"])
+    expect_lines(
+        result,
+        [
+            f"case 'inflated': gpt-5.5 broke a budget: prompt_tokens: measured "
+            f"{reported_prompt_tokens(inflated, 1.5)} tokens > limit 14 tokens"
+        ],
+    )

@@ -1,0 +1,147 @@
+"""Replay straight from cassettes gives what a vcrpy replay through the SDK gives, call for call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmgate.cassettes import CorruptCassetteError, RecordingMissing
+from pytest_llmgate.client import CallError, ClientSettings, ModelClient
+from pytest_llmgate.recording import Recorder
+from pytest_llmgate.replay import ReplayCassettes, ReplayClient
+from pytest_llmgate.simulator import OpenAISimulator
+
+REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}], "temperature": 0}
+DEAD_BASE_URL = "http://127.0.0.1:9/v1"
+
+Outcome = tuple[str, Any, list[tuple[int, float, bool]]]
+
+
+@pytest.fixture
+def record(openai_server: OpenAISimulator, tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    client = ModelClient(ClientSettings(base_url=openai_server.base_url, api_key="sk-unit", max_retries=2))
+
+    def recorder(*requests: dict[str, Any]) -> Path:
+        path = tmp_path / "c.yaml"
+        with Recorder("once").use(path):
+            for request in requests:
+                client.complete(dict(request))
+        return path
+
+    yield recorder
+    client.close()
+
+
+def both_replays(path: Path, *requests: dict[str, Any]) -> tuple[list[Outcome], list[Outcome]]:
+    """Each request replayed through vcrpy + SDK and through ReplayClient: (kind, value, exchanges)."""
+    sdk = ModelClient(ClientSettings(base_url=DEAD_BASE_URL, max_retries=0, timeout_s=5))
+    paths = [(Recorder("none"), sdk), (ReplayCassettes(), ReplayClient(DEAD_BASE_URL))]
+    outcomes: list[list[Outcome]] = []
+    for cassettes, client in paths:
+        results: list[Outcome] = []
+        with cassettes.use(path) as session:  # type: ignore[attr-defined]
+            for request in requests:
+                before = len(session.exchanges)
+                try:
+                    reply = client.complete(dict(request))  # type: ignore[attr-defined]
+                    outcome: tuple[str, Any] = (
+                        "reply",
+                        (reply.text, reply.usage, reply.tool_calls, reply.model),
+                    )
+                except RecordingMissing as exc:
+                    outcome = ("missing", (exc.reason, exc.detail))
+                except CallError as exc:
+                    outcome = ("error", (exc.kind, exc.message, exc.status))
+                exchanges = [(e.status, e.latency_ms, e.replayed) for e in session.exchanges[before:]]
+                results.append((*outcome, exchanges))
+        outcomes.append(results)
+    sdk.close()
+    return outcomes[0], outcomes[1]
+
+
+def test_replies_usage_and_recorded_latency_are_the_same(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(
+        content="hello", latency_ms=40, usage={"prompt_tokens": 7, "completion_tokens": 2, "cached_tokens": 3}
+    )
+    path = record(REQUEST, REQUEST)
+    via_sdk, direct = both_replays(path, REQUEST, REQUEST)
+    assert direct == via_sdk
+    assert direct[0][1][0] == "hello"
+    assert direct[0][2][0][1] >= 40  # the latency measured at record time
+
+
+def test_tool_calls_and_streamed_replies_are_the_same(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(contains="stream me", content="streamed text")
+    openai_server.add_rule(tool_calls=[{"name": "route", "arguments": '{"team": "billing"}'}])
+    streamed = {**REQUEST, "stream": True, "stream_options": {"include_usage": True}}
+    stream_request = {**streamed, "messages": [{"role": "user", "content": "stream me"}]}
+    path = record(REQUEST, stream_request)
+    via_sdk, direct = both_replays(path, REQUEST, stream_request)
+    assert direct == via_sdk
+    assert direct[1][1][0] == "streamed text"
+
+
+def test_a_recorded_retry_replays_as_one_call_with_two_exchanges(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(status=429, headers={"Retry-After": "0"}, times=1)
+    openai_server.add_rule(content="after the retry")
+    path = record(REQUEST)
+    via_sdk, direct = both_replays(path, REQUEST)
+    assert direct == via_sdk
+    assert [exchange[0] for exchange in direct[0][2]] == [429, 200]
+
+
+def test_missing_stale_and_exhausted_are_told_apart_the_same_way(
+    openai_server: OpenAISimulator, record: Callable[..., Path], tmp_path: Path
+) -> None:
+    openai_server.add_rule(content="hi")
+    path = record(REQUEST)
+    edited = {**REQUEST, "temperature": 1}
+    via_sdk, direct = both_replays(path, REQUEST, REQUEST)
+    assert direct == via_sdk
+    assert direct[1][:2] == (
+        "missing",
+        ("exhausted", "the cassette holds 1 interaction(s) and all were replayed"),
+    )
+    via_sdk, direct = both_replays(path, edited)
+    assert direct == via_sdk
+    assert direct[0][:2] == ("missing", ("stale", "the request's body changed since it was recorded"))
+    via_sdk, direct = both_replays(tmp_path / "absent.yaml", REQUEST)
+    assert direct == via_sdk
+    assert direct[0][:2] == ("missing", ("missing", "no cassette file"))
+
+
+def test_a_replay_sends_nothing_and_counts_calls(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(content="hi")
+    path = record(REQUEST)
+    sent = len(openai_server.requests)
+    client = ReplayClient(openai_server.base_url)
+    with ReplayCassettes().use(path):
+        assert client.complete(dict(REQUEST)).text == "hi"
+    assert len(openai_server.requests) == sent
+    assert client.stats.snapshot().calls == 1
+
+
+def test_a_corrupt_cassette_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("interactions: [ {request: \n")
+    with (
+        pytest.raises(CorruptCassetteError, match="delete it and record it again"),
+        ReplayCassettes().use(path),
+    ):
+        pass
+
+
+def test_outside_a_cassette_is_a_clear_error() -> None:
+    with pytest.raises(CallError, match="open cassette"):
+        ReplayClient().complete(dict(REQUEST))
