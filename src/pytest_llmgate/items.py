@@ -22,6 +22,7 @@ from pytest_llmgate.options import Settings
 from pytest_llmgate.prefetch import Prefetcher
 from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.progress import Progress
+from pytest_llmgate.report.junit import case_properties
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 
 if TYPE_CHECKING:
@@ -219,6 +220,15 @@ class CaseFileCollector(pytest.File):
             )
 
 
+def session_gate(state: SessionState) -> GateSettings:
+    """The thresholds that apply to the whole run (no case file's own): for reports and routing."""
+    project = state.project
+    gate = GateSettings()
+    if project.gate:
+        gate = gate.merged(project.gate, str(project.path), project.gate_line)
+    return gate.merged(state.settings.gate_overrides, "--llm-gate")
+
+
 def resolve_gate(state: SessionState, case_file: CaseFile) -> GateSettings:
     """Built-in defaults < llmgate.yaml < the case file's gate: < --llm-gate."""
     project = state.project
@@ -278,6 +288,7 @@ class CaseItem(pytest.Item):
         assert isinstance(collector, CaseFileCollector)
         result = state.run(self)
         self.stash[RESULT_KEY] = result
+        self.user_properties.extend(case_properties(result))
         if result.outcome in (Outcome.PASSED, Outcome.IMPROVEMENT):
             return
         if result.outcome == Outcome.ALREADY_FAILING and not settings.strict:

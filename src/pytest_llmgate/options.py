@@ -53,6 +53,16 @@ def _model_limit(text: str) -> tuple[str, int]:
     return model.strip(), _positive_int(limit)
 
 
+def _report_path(text: str) -> str:
+    from pytest_llmgate.report.formats import report_format
+
+    try:
+        report_format(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _model_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a model name cannot be empty")
@@ -157,6 +167,16 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="overall limit for all model calls of the run; calls after it fail at once",
     )
+    group.addoption(
+        "--llm-report",
+        type=_report_path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="write a report; the suffix picks the format: .md (PR comment), .json (schema in the "
+        "package), .html (self-contained), .yaml (routing table). Repeatable. Markdown is also "
+        "appended to $GITHUB_STEP_SUMMARY when set",
+    )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
     parser.addini(
         "llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None
@@ -189,6 +209,7 @@ class Settings:
     model_concurrency: tuple[tuple[str, int], ...] = ()
     max_retries: int = 3
     time_limit_s: float | None = None
+    reports: tuple[Path, ...] = ()
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -223,6 +244,7 @@ class Settings:
             model_concurrency=tuple(config.getoption("llm_model_concurrency") or ()),
             max_retries=_option_or(config.getoption("llm_max_retries"), 3),
             time_limit_s=config.getoption("llm_time_limit"),
+            reports=tuple(invocation_dir / path for path in config.getoption("llm_report") or ()),
         )
 
 

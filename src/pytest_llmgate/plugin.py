@@ -5,7 +5,10 @@ Cheap to import: nothing here imports openai, vcrpy or tiktoken; they load on th
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from pytest_llmgate.items import (
     SessionState,
     gate_failure_text,
     gate_properties,
+    session_gate,
 )
 from pytest_llmgate.options import Settings, add_options
 from pytest_llmgate.results import CaseResult
@@ -223,6 +227,59 @@ class ResultCollector:
             lines.append(self.state.progress.line())
         for line in lines:
             terminalreporter.write_line(line)
+        for line in self._write_reports():
+            terminalreporter.write_line(line)
+
+    def _write_reports(self) -> list[str]:
+        """Write every --llm-report file (and the GitHub step summary); one line per file written.
+
+        A failure to write is said, never raised: the run's verdict is the tests' exit code.
+        """
+        settings = self.state.settings
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not settings.reports and not step_summary:
+            return []
+        from pytest_llmgate.report.formats import render_report
+        from pytest_llmgate.report.markdown import render_markdown
+        from pytest_llmgate.report.model import build_report
+
+        lines: list[str] = []
+        try:
+            report = build_report(
+                self.state.results,
+                self.state.gate_checks,
+                candidate=settings.candidate,
+                settings=session_gate(self.state),
+            )
+        except Exception as exc:
+            return [f"llmgate: reports not written ({type(exc).__name__}: {exc}); please report it"]
+        for path in settings.reports:
+            try:
+                write_atomically(path, render_report(report, path))
+                lines.append(f"llmgate report: {path}")
+            except Exception as exc:
+                lines.append(f"llmgate: cannot write {path}: {type(exc).__name__}: {exc}")
+        if step_summary:
+            try:
+                with open(step_summary, "a", encoding="utf-8") as handle:
+                    handle.write(render_markdown(report) + "\n")
+            except OSError as exc:
+                lines.append(f"llmgate: cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
+        return lines
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never a half-written report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _import_sdk() -> None:
