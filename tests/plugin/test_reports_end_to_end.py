@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -99,8 +100,14 @@ def test_every_report_format_is_written_from_the_run(
 
 
 def test_a_replay_twice_gives_byte_identical_json_apart_from_the_timestamp(
-    pytester: pytest.Pytester, openai_server: OpenAISimulator
+    pytester: pytest.Pytester,
+    openai_server: OpenAISimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tiktoken_cache_dir: Path,
 ) -> None:
+    # The same tokenizer for both runs: the xdist workers are fresh processes, while this process
+    # may hold encodings another test loaded.
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
     record(pytester, openai_server)
     replay(pytester, "--llm-report=first.json")
     replay(pytester, "--llm-report=second.json", "-n", "2")
