@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_llmgate.metrics import plural
 from pytest_llmgate.results import CaseResult
 from pytest_llmgate.stats import bootstrap_mean_ci, mcnemar_exact, mean, wilcoxon_signed_rank
 
@@ -49,16 +50,13 @@ class QualityComparison:
         return self.wilcoxon_p < alpha
 
     def describe(self, alpha: float) -> str:
-        """E.g. "quality 91.0 -> 85.0 (-6.0 points, 95% CI -11.0..-1.0; Wilcoxon p = 0.031, ..."."""
-        verdict = (
-            f"significant at alpha {alpha:g}"
-            if self.significant(alpha)
-            else f"no significant difference, p = {self.wilcoxon_p:.2g}"
-        )
+        """E.g. "quality 91.0 -> 85.0 (-6.0 points, 95% CI -11.0..-1.0) over 20 cases; Wilcoxon ..."."""
+        verdict = "significant" if self.significant(alpha) else "not significant"
         return (
             f"quality {self.baseline_quality:.1f} -> {self.candidate_quality:.1f} "
             f"({self.difference:+.1f} points, {CONFIDENCE:.0%} CI {self.ci_low:+.1f}..{self.ci_high:+.1f}) "
-            f"over {self.cases} cases; Wilcoxon p = {self.wilcoxon_p:.2g} ({verdict}); "
+            f"over {plural(self.cases, 'case')}; Wilcoxon p = {self.wilcoxon_p:.2g} "
+            f"({verdict} at alpha {alpha:g}); "
             f"pass/fail: {self.only_baseline_passed} regressed, {self.only_candidate_passed} improved, "
             f"McNemar p = {self.mcnemar_p:.2g}"
         )

@@ -20,11 +20,15 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_llmgate.metrics import plural
+
 if TYPE_CHECKING:
     import tiktoken
 
     from pytest_llmgate.results import CaseResult, ModelRun
 
+EXCEPTION_TEXT_CHARS = 100
+"""An exception's text in a note is cut here: a note is one readable line, not a traceback."""
 SOURCE_OVERRIDE = "override in llmgate.yaml encodings:"
 SOURCE_TIKTOKEN = "tiktoken model table"
 
@@ -147,8 +151,8 @@ def load_encoding(name: str) -> tiktoken.Encoding | EncodingUnavailable:
         return tiktoken.get_encoding(name)
     except Exception as exc:  # any failure means "no local count", not a crash
         first_line = (str(exc).strip().splitlines() or [""])[0]
-        if len(first_line) > 160:
-            first_line = first_line[:157] + "..."
+        if len(first_line) > EXCEPTION_TEXT_CHARS:
+            first_line = first_line[: EXCEPTION_TEXT_CHARS - 3] + "..."
         if isinstance(exc, ValueError) and first_line.startswith("Unknown encoding"):
             return EncodingUnavailable(
                 name,
@@ -158,8 +162,7 @@ def load_encoding(name: str) -> tiktoken.Encoding | EncodingUnavailable:
         return EncodingUnavailable(
             name,
             f"cannot load tiktoken encoding {name!r} ({type(exc).__name__}: {first_line}); "
-            f"set TIKTOKEN_CACHE_DIR to a folder holding the cached {name}.tiktoken file "
-            "(named by the sha1 of its download URL)",
+            "set TIKTOKEN_CACHE_DIR to a tiktoken cache that holds it",
         )
 
 
@@ -244,7 +247,9 @@ class Tokenizers:
     """Local prompt counting for a session: each model's encoding resolved once, loaded once.
 
     `count` never raises: a model without a known encoding, or an encoding that cannot be
-    loaded, gives no count and one note saying which and why (reported once per model).
+    loaded, gives no count and a note saying which and why. A model without an encoding is
+    named in its note; an encoding that cannot be loaded is not tied to a model, so every model
+    using it gets the same note and the reports show it once.
     """
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
@@ -271,7 +276,7 @@ class Tokenizers:
             loaded = self._failed.get(choice.name) or self._loader.load(choice.name)
             if isinstance(loaded, EncodingUnavailable):
                 self._failed[choice.name] = loaded
-                return None, choice.name, f"tokenizer: {model}: local count skipped: {loaded.reason}"
+                return None, choice.name, f"tokenizer: {loaded.reason}"
             counter = self._counters[choice.name] = TokenCounter(loaded)
         return counter.count_request(request), choice.name, None
 
@@ -440,7 +445,7 @@ class EstimatorError:
         reported = sum(row.candidate for row in self.cases)
         return (
             f"{self.model}: local token counts are off by {error:.1%} on average against the API's "
-            f"usage (local {local} vs reported {reported} over {len(self.cases)} cases, tolerance "
+            f"usage (local {local} vs reported {reported} over {plural(len(self.cases), 'case')}, tolerance "
             f"{self.tolerance:.0%}); locally computed prompt-token budgets and context-window "
             "truncation for this model are unreliable"
         )
@@ -459,14 +464,14 @@ def drift_verdict(
     basis: str
     if observed is not None and observed.cases:
         drift, basis = observed, "observed"
-        how = f"observed from recorded usage over {len(observed.cases)} cases"
+        how = f"observed from recorded usage over {plural(len(observed.cases), 'case')}"
         if observed.skipped:
             how += f", {observed.skipped} without usage skipped"
     elif local is not None and local.cases:
         drift, basis = local, "local"
         how = (
             f"counted locally with {local.baseline_encoding} vs {local.candidate_encoding} "
-            f"over {len(local.cases)} cases"
+            f"over {plural(len(local.cases), 'case')}"
         )
     else:
         return (
@@ -487,7 +492,15 @@ def drift_verdict(
             f"{summary} exceeds the allowed drift of {max_prompt_token_drift:.1%}; raise "
             "max_prompt_token_drift if this change is expected",
         )
-    return True, basis, f"{summary} within the allowed drift of {max_prompt_token_drift:.1%}"
+    within = f"{summary} within the allowed drift of {max_prompt_token_drift:.1%}"
+    if basis == "observed" and local is not None and local.cases:
+        # A passing verdict is one line in the terminal: a tokenizer change measured locally
+        # must show there too, not only in the details of a gate that did not fail. One
+        # encoding counting the same is no news, and is left to the details.
+        local_change = f"{local.ratio - 1.0:+.1%}"
+        if local.baseline_encoding != local.candidate_encoding or local_change not in ("+0.0%", "-0.0%"):
+            within += f"; locally {local.baseline_encoding} vs {local.candidate_encoding}: {local_change}"
+    return True, basis, within
 
 
 # --- context window --------------------------------------------------------------------------

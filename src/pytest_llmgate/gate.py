@@ -15,13 +15,22 @@ from typing import Any
 from pytest_llmgate.comparison import compare_quality
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.drift import CaseTokens, EstimatorError, LocalDrift, ObservedDrift, drift_verdict
-from pytest_llmgate.metrics import ModelSummary, model_summaries, output_token_inflation, unpriced_models
+from pytest_llmgate.metrics import (
+    ModelSummary,
+    format_usd,
+    model_summaries,
+    output_token_inflation,
+    plural,
+    unpriced_models,
+)
 from pytest_llmgate.results import CaseResult, Outcome
 
 GATE_NAMES = ("quality", "cost", "latency", "tokens", "drift")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ESTIMATOR_TOLERANCE = 0.1
 """Local token counts further than this from the API's (mean relative error) get a warning."""
+PRICE_EXAMPLE = "{input: 2.5, cached_input: 1.25, output: 10.0}"
+"""The price (USD per 1M tokens) every "no price" message suggests, so they all agree."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,8 @@ def _quality(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
         shown = ", ".join(regressed[:10]) + (
             f" and {len(regressed) - 10} more" if len(regressed) > 10 else ""
         )
-        details.append(f"regressed cases: {shown}")
+        label = "regressed case" if len(regressed) == 1 else "regressed cases"
+        details.append(f"{label}: {shown}")
     too_big = comparison.drop > settings.max_quality_drop
     significant = comparison.significant(settings.alpha)
     head = (
@@ -113,16 +123,13 @@ def _quality(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
         )
         return GateCheck("quality", FAILED, f"{head}: significant drop", tuple(details), metrics)
     if too_big:
-        verdict = f"no significant difference (p = {comparison.wilcoxon_p:.2g} >= alpha {settings.alpha:g})"
+        # The head already gives p; the verdict says what it means.
+        verdict = f"no significant difference at alpha {settings.alpha:g}"
     elif comparison.drop > 0:
         verdict = f"drop within max_quality_drop {settings.max_quality_drop:g}"
     else:
         verdict = "no drop"
     return GateCheck("quality", PASSED, f"{head}: {verdict}", tuple(details), metrics)
-
-
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.5f}"
 
 
 def _cost(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
@@ -141,7 +148,7 @@ def _cost(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
             "cost",
             SKIPPED,
             f"not judged: cost unknown for {', '.join(unknown)} (no price, or calls without usage); "
-            f"add it under pricing: in llmgate.yaml, e.g. {unknown[0]}: {{input: 1.0, output: 4.0}}",
+            f"add it under pricing: in llmgate.yaml, e.g. {unknown[0]}: {PRICE_EXAMPLE}",
             details,
             metrics,
         )
@@ -170,8 +177,8 @@ def _cost(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
     increase = candidate.cost_per_success / baseline.cost_per_success - 1
     metrics["cost_increase"] = increase
     head = (
-        f"cost per successful task {_money(baseline.cost_per_success)} -> "
-        f"{_money(candidate.cost_per_success)} ({_pct(increase)})"
+        f"cost per successful task {format_usd(baseline.cost_per_success)} -> "
+        f"{format_usd(candidate.cost_per_success)} ({_pct(increase)})"
     )
     if increase > settings.max_cost_increase:
         return GateCheck(
@@ -187,10 +194,14 @@ def _cost(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
 
 
 def _cost_line(summary: ModelSummary) -> str:
+    total = f"{summary.model}: total {format_usd(summary.cost_usd)}"
+    per_case = f"per case {format_usd(summary.cost_per_case)}"
+    if not summary.passed:
+        # Not "unknown": the price is known, there is just no success to divide it by.
+        return f"{total}, no case passed (0/{plural(summary.cases, 'case')}), {per_case}"
     return (
-        f"{summary.model}: total {_money(summary.cost_usd)}, {summary.passed}/{summary.cases} cases "
-        f"passed, per successful task {_money(summary.cost_per_success)}, per case "
-        f"{_money(summary.cost_per_case)}"
+        f"{total}, {summary.passed}/{plural(summary.cases, 'case')} passed, per successful task "
+        f"{format_usd(summary.cost_per_success)}, {per_case}"
     )
 
 
@@ -203,7 +214,7 @@ def _latency(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
     details = tuple(
         f"{summary.model}: mean {_ms(summary.latency.mean)}, p50 {_ms(summary.latency.p50)}, "
         f"p95 {_ms(summary.latency.p95)}, p99 {_ms(summary.latency.p99)}, max {_ms(summary.latency.max)} "
-        f"over {summary.latency.calls} calls"
+        f"over {plural(summary.latency.calls, 'call')}"
         for summary in (baseline, candidate)
     )
     metrics: dict[str, Any] = {
@@ -327,7 +338,8 @@ def _drift(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
     if local is not None and local.cases:
         details.append(
             f"local ({local.baseline_encoding} vs {local.candidate_encoding}): {local.baseline_total} -> "
-            f"{local.candidate_total} tokens ({_pct(local.ratio - 1)}) over {len(local.cases)} cases"
+            f"{local.candidate_total} tokens ({_pct(local.ratio - 1)}) "
+            f"over {plural(len(local.cases), 'case')}"
         )
         metrics["local_ratio"] = local.ratio
     else:
@@ -335,7 +347,7 @@ def _drift(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
     if observed is not None and observed.cases:
         details.append(
             f"observed (API usage): {observed.baseline_total} -> {observed.candidate_total} tokens "
-            f"({_pct(observed.ratio - 1)}) over {len(observed.cases)} cases"
+            f"({_pct(observed.ratio - 1)}) over {plural(len(observed.cases), 'case')}"
         )
         metrics["observed_ratio"] = observed.ratio
     else:
@@ -345,7 +357,7 @@ def _drift(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
         warning = error.warning()
         if warning is not None:
             details.append(f"warning: {warning}")
-    notes = sorted({note for result in results for note in result.notes if "tokenizer" in note})
+    notes = sorted({note for result in results for note in result.notes if note.startswith("tokenizer:")})
     details.extend(notes)
     if basis is None:
         return GateCheck("drift", SKIPPED, message, tuple(details), metrics)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shlex
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ import pytest
 from pytest_llmgate.cases import Case, CaseFile, load_case_file
 from pytest_llmgate.config import GateSettingError, GateSettings, ProjectConfig
 from pytest_llmgate.errors import CaseFileError, LlmGateWarning
-from pytest_llmgate.gate import FAILED, GATE_NAMES, SKIPPED, GateCheck, evaluate_gate
+from pytest_llmgate.gate import FAILED, GATE_NAMES, PRICE_EXAMPLE, SKIPPED, GateCheck, evaluate_gate
 from pytest_llmgate.options import Settings
 from pytest_llmgate.prefetch import Prefetcher
 from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.progress import Progress
 from pytest_llmgate.report.junit import case_properties
+from pytest_llmgate.report.terminal import TOKENIZER_NOTE, WIDTH
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class SessionState:
     results: list[CaseResult] = field(default_factory=list)
     gate_checks: dict[str, GateCheck] = field(default_factory=dict)  # gate nodeid -> verdict
     warned_prices: set[str] = field(default_factory=set)
+    warned_notes: set[str] = field(default_factory=set)  # tokenizer notes already warned about
     progress: Progress = field(default_factory=Progress)
     _client: Any = None
     _recorder: Any = None
@@ -210,13 +213,15 @@ class CaseFileCollector(pytest.File):
             if model is None or model in state.warned_prices or self.prices.lookup(model) is not None:
                 continue
             state.warned_prices.add(model)
-            warnings.warn(
+            # Located at the case file (a stacklevel would point into this module).
+            warnings.warn_explicit(
                 LlmGateWarning(
-                    f"{self.path}: no price for model {model!r}: its cost is shown as unknown (never 0) "
-                    f"and gate[cost] is skipped. Add it to llmgate.yaml: pricing: "
-                    f"{{{model}: {{input: 2.5, cached_input: 1.25, output: 10.0}}}} (USD per 1M tokens)"
+                    f"no price for model {model!r}: cost shown as unknown (never 0), gate[cost] skipped; "
+                    f"add to llmgate.yaml: pricing: {{{model}: {PRICE_EXAMPLE}}} (USD per 1M tokens)"
                 ),
-                stacklevel=1,
+                LlmGateWarning,
+                filename=str(self.path),
+                lineno=1,
             )
 
 
@@ -289,6 +294,7 @@ class CaseItem(pytest.Item):
         result = state.run(self)
         self.stash[RESULT_KEY] = result
         self.user_properties.extend(case_properties(result))
+        self._warn_notes(state, result)
         if result.outcome in (Outcome.PASSED, Outcome.IMPROVEMENT):
             return
         if result.outcome == Outcome.ALREADY_FAILING and not settings.strict:
@@ -302,6 +308,19 @@ class CaseItem(pytest.Item):
                 f"case {self.case.id!r} (critical: its regression always fails): {result.message}"
             )
         raise CaseFailed(f"case {self.case.id!r}: {result.message}")
+
+    def _warn_notes(self, state: SessionState, result: CaseResult) -> None:
+        """Each distinct tokenizer note once per session, as a warning pytest summarises.
+
+        Here on the main thread, where pytest catches warnings (the model runs may have been
+        prefetched on pool threads); at the case file, line 1, so xdist workers' copies group.
+        """
+        for note in result.notes:
+            if note.startswith(TOKENIZER_NOTE) and note not in state.warned_notes:
+                state.warned_notes.add(note)
+                warnings.warn_explicit(
+                    LlmGateWarning(note), LlmGateWarning, filename=str(self.path), lineno=1
+                )
 
     def _error_message(self, result: CaseResult, settings: Settings) -> str:
         lines = [f"case {self.case.id!r} could not be judged:"]
@@ -381,7 +400,23 @@ class GateItem(pytest.Item):
 
 
 def gate_failure_text(check: GateCheck) -> str:
-    return "\n".join([f"{check.item_name} failed: {check.summary}", *(f"  {line}" for line in check.details)])
+    """The gate's summary and details, wrapped at WIDTH columns with indented continuations."""
+
+    def wrap(text: str, indent: str) -> list[str]:
+        # Long words (paths, flags) stay whole: a broken --llm-gate flag cannot be pasted.
+        return textwrap.wrap(
+            text,
+            WIDTH,
+            initial_indent=indent,
+            subsequent_indent=indent + "    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [indent + text]
+
+    lines = wrap(f"{check.item_name} failed: {check.summary}", "")
+    for detail in check.details:
+        lines.extend(wrap(detail, "  "))
+    return "\n".join(lines)
 
 
 def raise_for(check: GateCheck) -> None:

@@ -6,11 +6,39 @@ the JSON report and the gate verdicts can never disagree about a number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_llmgate.results import CaseResult, ModelRun
 from pytest_llmgate.stats import mean, percentile
+
+
+def format_usd(value: float | None) -> str:
+    """Dollars as every gate message and the terminal table show them.
+
+    3 significant digits below $0.01 (a cheap call costs $0.0000412, and "$0.00004 -> $0.00007"
+    could not show the +66.7% printed beside it), 4 decimals from $0.01; "unknown" for None,
+    never $0.
+    """
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0.0000"
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    if magnitude >= 0.01:
+        return f"{sign}${magnitude:.4f}"
+    rounded = float(f"{magnitude:.3g}")  # rounded first: 0.0099996 shows as $0.0100, not $0.01000
+    if rounded >= 0.01:
+        return f"{sign}${rounded:.4f}"
+    decimals = 2 - math.floor(math.log10(rounded))
+    return f"{sign}${rounded:.{decimals}f}"
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """`1 case`, `2 cases`: a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
 
 
 @dataclass(frozen=True)

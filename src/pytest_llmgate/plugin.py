@@ -226,7 +226,8 @@ class ResultCollector:
         if self.state.live and not _is_xdist_worker(config):
             lines.append(self.state.progress.line())
         for line in lines:
-            terminalreporter.write_line(line)
+            # Markup follows pytest's own colour settings (--color, NO_COLOR, a pipe).
+            terminalreporter.write_line(line, **_markup(line))
         for line in self._write_reports():
             terminalreporter.write_line(line)
 
@@ -266,6 +267,16 @@ class ResultCollector:
             except OSError as exc:
                 lines.append(f"llmgate: cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
         return lines
+
+
+_MARKUP = {"  FAILED ": "red", "  PASSED ": "green", "  SKIPPED ": "yellow", "regressions (": "red"}
+
+
+def _markup(line: str) -> dict[str, bool]:
+    for prefix, colour in _MARKUP.items():
+        if line.startswith(prefix):
+            return {colour: True, "bold": prefix.startswith("  FAILED")}
+    return {}
 
 
 def write_atomically(path: Path, text: str) -> None:

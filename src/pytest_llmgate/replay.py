@@ -11,6 +11,10 @@ URL path of the endpoint and the JSON body, playing each recorded interaction on
 Its errors are the same `RecordingMissing` (missing, stale, exhausted) and `CallError` values as
 a vcrpy replay, and a recorded retry (a 429 or 5xx followed by the answer) replays as one call
 with two attempts, as `ModelClient` does. `tests/unit/test_replay.py` checks both paths agree.
+
+One thing vcrpy never says: a cassette recorded with more samples (`--llm-repeat 3`) than the
+replay asks for replays its first answers only, which may change the verdict. A session that
+closes with such answers unplayed leaves a note (`ReplaySession.notes`) for the runner.
 """
 
 from __future__ import annotations
@@ -56,7 +60,41 @@ class ReplaySession:
     exists: bool
     played: set[int] = field(default_factory=set)
     exchanges: list[Exchange] = field(default_factory=list)
-    keep: bool = True  # nothing is ever written in replay; kept for the runner's protocol
+    keep: bool = True  # nothing is written in replay; the runner sets False when a call failed
+    notes: list[str] = field(default_factory=list)  # filled by `close`, read by runner.call_model
+
+    def unplayed_answers(self) -> tuple[int, int]:
+        """(unplayed, recorded) answers to the requests this session replayed.
+
+        Only interactions matching a replayed request count (an old request left in the cassette
+        by `new_episodes` is not a missed sample), and only answers: a recorded retry (a 429, then
+        the 200) is one call, its two interactions both played by it.
+        """
+        replayed = [self.interactions[index] for index in sorted(self.played)]
+        same = [
+            (index, interaction)
+            for index, interaction in enumerate(self.interactions)
+            if interaction.status < 400
+            and any(
+                (interaction.method, interaction.path, interaction.body)
+                == (played.method, played.path, played.body)
+                for played in replayed
+            )
+        ]
+        return sum(index not in self.played for index, _ in same), len(same)
+
+    def close(self) -> None:
+        """Note unplayed answers when every call succeeded (a failed call stops early anyway)."""
+        if not self.keep or not self.played:
+            return
+        unplayed, recorded = self.unplayed_answers()
+        if unplayed:
+            # Path and counts first: the terminal summary clips each note to one line.
+            self.notes.append(
+                f"replay: {_display_path(self.path)}: {unplayed} of {recorded} recorded answers not "
+                f"replayed (recorded with --llm-repeat {recorded}?); re-record with "
+                "--llm-record-mode=all or pass the same --llm-repeat"
+            )
 
 
 _current: ContextVar[ReplaySession | None] = ContextVar("llmgate_replay", default=None)
@@ -115,6 +153,7 @@ class ReplayCassettes:
         token = _current.set(session)
         try:
             yield session
+            session.close()
         finally:
             _current.reset(token)
 
@@ -201,6 +240,13 @@ class ReplayClient:
             error = RecordingMissing(session.path, "stale", f"{what} since it was recorded")
         self.stats.record_failure(type(error).__name__)
         raise error
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
 
 
 def _float(text: str | None) -> float:

@@ -37,6 +37,9 @@ class Client(Protocol):
 
 
 class CassetteSessionLike(Protocol):
+    """An open cassette. It may also have `notes` (a list of str, see `replay.ReplaySession`):
+    said once it is closed, they join the model run's notes. Optional, so read with getattr."""
+
     exchanges: list[Exchange]
     keep: bool
 
@@ -76,9 +79,17 @@ class _Call:
 
 def call_model(case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes) -> list[_Call]:
     """Make `plan.samples` calls of `case` to `model` through its cassette."""
+    return _call_model(case, model, plan, client, recorder)[0]
+
+
+def _call_model(
+    case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes
+) -> tuple[list[_Call], tuple[str, ...]]:
+    """The calls, and the notes the cassette left when it closed (e.g. answers not replayed)."""
     path = cassette_path(plan.cassette_root(case), case.path.stem, case.id, model)
     request = case.request_for(model)
     calls: list[_Call] = []
+    notes: tuple[str, ...] = ()
     try:
         with recorder.use(path) as session:
             for _ in range(plan.samples):
@@ -98,9 +109,10 @@ def call_model(case: Case, model: str, plan: RunPlan, client: Client, recorder: 
                 kind, message = describe_failure(error)
                 calls.append(_Call(None, latency, replayed, message, kind))
                 break  # a failed call makes the rest of this model's samples pointless
+        notes = tuple(getattr(session, "notes", ()))
     except Exception as exc:  # a corrupt cassette or a failing save
         calls.append(_Call(None, 0.0, False, f"{type(exc).__name__}: {exc}", "recording"))
-    return calls
+    return calls, notes
 
 
 def describe_failure(error: CallError | RecordingMissing) -> tuple[str, str]:
@@ -217,7 +229,7 @@ def run_model(
     judged_budgets: bool,
 ) -> ModelRun:
     """Call `model` for every sample of `case` and judge the replies (a unit of work on its own)."""
-    calls = call_model(case, model, plan, client, recorder)
+    calls, cassette_notes = _call_model(case, model, plan, client, recorder)
     local_tokens, encoding, note = (
         plan.tokenizers.count(model, case.request_for(model))
         if plan.tokenizers is not None
@@ -232,7 +244,7 @@ def run_model(
             required_pass_rate=case.pass_rate,
             local_prompt_tokens=local_tokens,
             encoding=encoding,
-            notes=(note,) if note else (),
+            notes=((note,) if note else ()) + cassette_notes,
         )
 
     if not any(spec.kind == "llm-rubric" for spec in case.assertions):

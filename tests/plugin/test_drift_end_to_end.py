@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import tiktoken
 
+from pytest_llmgate.gate import FAILED, GateCheck
+from pytest_llmgate.items import gate_failure_text
 from pytest_llmgate.simulator import OpenAISimulator, count_tokens
 
 from .conftest import DEAD_BASE_URL
@@ -73,16 +75,19 @@ def replay(pytester: pytest.Pytester, *args: str, candidate: str = "gpt-5.5") ->
 
 def drift_failure_head(baseline: str, candidate: str, before: int, after: int, how: str) -> str:
     return (
-        f"gate[drift] failed: prompt tokens {baseline} {before} -> {candidate} {after} "
+        f"prompt tokens {baseline} {before} -> {candidate} {after} "
         f"({after / before - 1:+.1%}; {how}) exceeds the allowed drift of 5.0%; "
         "raise max_prompt_token_drift if this change is expected"
     )
 
 
+def failure_lines(summary: str, *details: str) -> list[str]:
+    """A gate[drift] failure as the item prints it, wrapped at 100 columns (tested in test_items)."""
+    return gate_failure_text(GateCheck("drift", FAILED, summary, details)).splitlines()
+
+
 def observed_line(before: int, after: int, cases: int = 2) -> str:
-    return (
-        f"  observed (API usage): {before} -> {after} tokens ({after / before - 1:+.1%}) over {cases} cases"
-    )
+    return f"observed (API usage): {before} -> {after} tokens ({after / before - 1:+.1%}) over {cases} cases"
 
 
 def test_server_side_prompt_token_inflation_fails_gate_drift_on_observed_counts(
@@ -108,11 +113,13 @@ def test_server_side_prompt_token_inflation_fails_gate_drift_on_observed_counts(
             result,
             [
                 "*_ llm gate: llm_drift.yaml::gate[drift] _*",
-                drift_failure_head(
-                    "gpt-4o", "gpt-5.5", before, after, "observed from recorded usage over 2 cases"
+                *failure_lines(
+                    drift_failure_head(
+                        "gpt-4o", "gpt-5.5", before, after, "observed from recorded usage over 2 cases"
+                    ),
+                    f"local (o200k_base vs o200k_base): {local} -> {local} tokens (+0.0%) over 2 cases",
+                    observed_line(before, after),
                 ),
-                f"  local (o200k_base vs o200k_base): {local} -> {local} tokens (+0.0%) over 2 cases",
-                observed_line(before, after),
             ],
         )
 
@@ -145,10 +152,12 @@ def test_cl100k_to_o200k_change_is_measured_locally_when_the_api_reports_no_usag
     expect_lines(
         result,
         [
-            drift_failure_head("gpt-4", "gpt-4o", before, after, how),
-            f"  local (cl100k_base vs o200k_base): {before} -> {after} tokens "
-            f"({after / before - 1:+.1%}) over 2 cases",
-            "  observed: not measured (no recorded usage.prompt_tokens for both models)",
+            *failure_lines(
+                drift_failure_head("gpt-4", "gpt-4o", before, after, how),
+                f"local (cl100k_base vs o200k_base): {before} -> {after} tokens "
+                f"({after / before - 1:+.1%}) over 2 cases",
+                "observed: not measured (no recorded usage.prompt_tokens for both models)",
+            ),
         ],
     )
 
@@ -167,35 +176,29 @@ def test_an_encoding_name_tiktoken_does_not_know_skips_the_local_part_only(
     after = sum(reported_prompt_tokens(prompt, 1.5) for prompt in PROMPTS)
 
     result = record(pytester, openai_server, "-v", candidate="my-model")
-    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    result.assert_outcomes(passed=4, failed=1, skipped=2, warnings=1)  # once, not once per case
     output = result.stdout.str()
     assert "Traceback" not in output
     assert "INTERNALERROR" not in output
     note = (
-        "tokenizer: my-model: local count skipped: tiktoken has no encoding named 'no_such_encoding' "
+        "tokenizer: tiktoken has no encoding named 'no_such_encoding' "
         "(Unknown encoding no_such_encoding.); fix the name in llmgate.yaml 'encodings:' "
         "(e.g. o200k_base, cl100k_base)"
     )
+    head = drift_failure_head(
+        "gpt-4o", "my-model", before, after, "observed from recorded usage over 2 cases"
+    )
+    local = "local: not measured (no tiktoken encoding loaded for both models; see the notes)"
+    expect_lines(result, failure_lines(head, local, observed_line(before, after)))
+    expect_lines(result, failure_lines(head, note)[-3:])  # gate[drift] keeps the note in its details
+    # pytest's warnings summary says it once, and the llmgate summary points there in one line.
     expect_lines(
         result,
-        [
-            drift_failure_head(
-                "gpt-4o", "my-model", before, after, "observed from recorded usage over 2 cases"
-            ),
-            "  local: not measured (no tiktoken encoding loaded for both models; see the notes)",
-            observed_line(before, after),
-            f"  {note}",
-        ],
+        ["*= warnings summary =*", "llm_drift.yaml::case-0", f"*llm_drift.yaml:1: LlmGateWarning: {note}"],
     )
-    # The summary says it once, as a warning (wrapped to the terminal's 100 columns).
-    expect_lines(
-        result,
-        [
-            "warning: tokenizer: my-model: local count skipped: "
-            "tiktoken has no encoding named 'no_such_encoding'"
-        ],
-    )
-    assert output.count("warning: tokenizer: my-model:") == 1
+    assert output.count(f"LlmGateWarning: {note}") == 1
+    expect_lines(result, ["tokenizer: no local token count for my-model; see the warnings summary"])
+    assert "warning: tokenizer" not in output
 
 
 def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
@@ -204,7 +207,7 @@ def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """No cached vocabulary and no network: one note per model, the observed drift still judged."""
+    """No cached vocabulary and no network: one note for the encoding, the observed drift judged."""
     pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
     openai_server.add_rule(model="gpt-5.5", content="ACME", prompt_token_factor=1.3)
     openai_server.add_rule(content="ACME")
@@ -222,23 +225,31 @@ def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
         monkeypatch.delenv(name, raising=False)
     result = pytester.runpytest_subprocess("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}")
 
-    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    result.assert_outcomes(passed=4, failed=1, skipped=2, warnings=1)
     before = sum(reported_prompt_tokens(prompt) for prompt in PROMPTS)
     after = sum(reported_prompt_tokens(prompt, 1.3) for prompt in PROMPTS)
     expect_lines(
         result,
-        [
+        failure_lines(
             drift_failure_head(
                 "gpt-4o", "gpt-5.5", before, after, "observed from recorded usage over 2 cases"
             ),
-            "  local: not measured (no tiktoken encoding loaded for both models; see the notes)",
+            "local: not measured (no tiktoken encoding loaded for both models; see the notes)",
             observed_line(before, after),
-            "  tokenizer: gpt-4o: local count skipped: cannot load tiktoken encoding 'o200k_base' (*); "
-            "set TIKTOKEN_CACHE_DIR to a folder holding the cached o200k_base.tiktoken file "
-            "(named by the sha1 of its download URL)",
-        ],
+        ),
     )
-    assert "Traceback" not in result.stdout.str()
+    # Both models use o200k_base: one note, not one per model, short, and saying how to fix it.
+    output = result.stdout.str()
+    [note] = re.findall(r"LlmGateWarning: (.*)", output)
+    assert re.fullmatch(
+        r"tokenizer: cannot load tiktoken encoding 'o200k_base' \(\w+: .{1,100}\); "
+        r"set TIKTOKEN_CACHE_DIR to a tiktoken cache that holds it",
+        note,
+    ), note
+    assert len(note) <= 240
+    assert output.count("tokenizer: cannot load") == 2  # the gate's detail too
+    expect_lines(result, ["tokenizer: no local token count for gpt-4o, gpt-5.5; see the warnings summary"])
+    assert "Traceback" not in output
     assert list(empty_cache.iterdir()) == []
 
 

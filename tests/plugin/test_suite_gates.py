@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_llmgate.gate import FAILED, PRICE_EXAMPLE, GateCheck
+from pytest_llmgate.items import gate_failure_text
+from pytest_llmgate.metrics import format_usd
 from pytest_llmgate.simulator import OpenAISimulator, count_tokens
 
 from .conftest import DEAD_BASE_URL
@@ -77,6 +80,11 @@ def literal(patterns: list[str]) -> list[str]:
 def expect_lines(result: pytest.RunResult, patterns: list[str], *, consecutive: bool = False) -> None:
     """`stdout.fnmatch_lines` with literal brackets: each pattern matches a whole line, in order."""
     result.stdout.fnmatch_lines(literal(patterns), consecutive=consecutive)
+
+
+def failure_lines(name: str, summary: str, *details: str) -> list[str]:
+    """A gate failure as the item prints it, wrapped at 100 columns (the wrapping: test_items.py)."""
+    return gate_failure_text(GateCheck(name, FAILED, summary, details)).splitlines()
 
 
 def p95_pairs(result: pytest.RunResult) -> list[tuple[int, int]]:
@@ -196,14 +204,27 @@ def test_verbose_candidate_fails_gate_tokens_and_gate_cost(
     expect_lines(
         result,
         [
-            "gate[cost] failed: cost per successful task $* -> $* (+*%) exceeds max_cost_increase +25%",
-            "  gpt-4o: total $*, 3/3 cases passed, per successful task $*, per case $*",
-            "  gpt-5.5: total $*, 3/3 cases passed, per successful task $*, per case $*",
+            # Calls this cheap cost fractions of a cent: 3 significant digits, not "$0.00004".
+            "gate[cost] failed: cost per successful task $0.0000350 -> $0.000205 (+485.7%) exceeds",
+            "    max_cost_increase +25%",
+            "  gpt-4o: total $0.000105, 3/3 cases passed, per "
+            "successful task $0.0000350, per case $0.0000350",
+            "  gpt-5.5: total $0.000615, 3/3 cases passed, per successful task $0.000205, per case $0.000205",
             "  raise the limit with --llm-gate max_cost_increase=N if the price is worth it",
-            f"gate[tokens] failed: output-token inflation {inflation} (gpt-5.5 vs gpt-4o) "
-            "exceeds max_output_token_inflation +30%",
-            f"  completion tokens: gpt-4o 3, gpt-5.5 {3 * wordy_tokens}",
         ],
+        consecutive=True,
+    )
+    expect_lines(
+        result,
+        [
+            *failure_lines(
+                "tokens",
+                f"output-token inflation {inflation} (gpt-5.5 vs gpt-4o) "
+                f"exceeds max_output_token_inflation +30%",
+                f"completion tokens: gpt-4o 3, gpt-5.5 {3 * wordy_tokens}",
+            ),
+        ],
+        consecutive=True,
     )
     expect_lines(result, [f"output-token inflation: {inflation} (candidate vs baseline completion tokens)"])
 
@@ -246,23 +267,23 @@ cases:
         result, [f"case 'over': gpt-5.5 broke a budget: cost_usd: measured ${expected:.6f} > limit $0.052700"]
     )
     assert f"${expected:.6f}" == "$0.052800"
+    assert (format_usd(baseline_cost), format_usd(expected)) == ("$0.00650", "$0.0528")
     expect_lines(
         result,
-        [
-            f"gate[cost] failed: cost per successful task ${baseline_cost:.5f} -> ${expected:.5f} "
-            f"({expected / baseline_cost - 1:+.1%}) exceeds max_cost_increase +25%",
-            f"  gpt-4o: total ${2 * baseline_cost:.5f}, 2/2 cases passed, per successful task "
-            f"${baseline_cost:.5f}, per case ${baseline_cost:.5f}",
-            f"  gpt-5.5: total ${2 * expected:.5f}, 2/2 cases passed, per successful task "
-            f"${expected:.5f}, per case ${expected:.5f}",
-        ],
+        failure_lines(
+            "cost",
+            f"cost per successful task $0.00650 -> $0.0528 ({expected / baseline_cost - 1:+.1%}) "
+            "exceeds max_cost_increase +25%",
+            "gpt-4o: total $0.0130, 2/2 cases passed, per successful task $0.00650, per case $0.00650",
+            "gpt-5.5: total $0.1056, 2/2 cases passed, per successful task $0.0528, per case $0.0528",
+        ),
     )
     # $/1k in = input USD per 1000 prompt tokens; $/1k out = output USD per 1000 completion tokens.
     expect_lines(
         result,
         [
-            "gpt-4o (baseline)    2      100%  100.0    *  0.00150  0.01000   0.00650    0",
-            "gpt-5.5 (candidate)  2      100%  100.0    *  0.00280  0.10000   0.05280    0",
+            "gpt-4o (baseline)    2      100%  100.0    *  $0.00150  $0.0100   $0.00650   0",
+            "gpt-5.5 (candidate)  2      100%  100.0    *  $0.00280  $0.1000   $0.0528    0",
         ],
     )
 
@@ -272,30 +293,40 @@ def test_model_without_a_price_warns_shows_na_and_skips_gate_cost(
 ) -> None:
     pytester.makefile(".yaml", llm_unpriced=case_file("a", "b", header=NO_LATENCY_GATE))
     openai_server.add_rule(content="ACME")
-    record(pytester, openai_server, candidate="my-model-x").assert_outcomes(passed=5, skipped=2, warnings=1)
+    # Two warnings: no price, and no tokenizer known for my-model-x.
+    record(pytester, openai_server, candidate="my-model-x").assert_outcomes(passed=5, skipped=2, warnings=2)
     openai_server.stop()
 
     result = replay(pytester, "-v", "-rs", candidate="my-model-x")
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(passed=5, skipped=2, warnings=1)
+    result.assert_outcomes(passed=5, skipped=2, warnings=2)
     reason = (
         "not judged: cost unknown for my-model-x (no price, or calls without usage); add it under "
-        "pricing: in llmgate.yaml, e.g. my-model-x: {input: 1.0, output: 4.0}"
+        "pricing: in llmgate.yaml, e.g. my-model-x: {input: 2.5, cached_input: 1.25, output: 10.0}"
     )
     expect_lines(result, ["llm_unpriced.yaml::gate[cost] SKIPPED (not judged: cost unknown*"])
+    warning = (
+        "no price for model 'my-model-x': cost shown as unknown (never 0), gate[cost] skipped; add to "
+        "llmgate.yaml: pricing: {my-model-x: {input: 2.5, cached_input: 1.25, output: 10.0}} "
+        "(USD per 1M tokens)"
+    )
+    assert len(warning) < 200
+    assert PRICE_EXAMPLE in warning
+    assert PRICE_EXAMPLE in reason  # one example, the same everywhere
+    # Located at the case file, not at the plugin's own code.
     expect_lines(
         result,
         [
             "*= warnings summary =*",
-            "*LlmGateWarning: *llm_unpriced.yaml: no price for model 'my-model-x': its cost is shown "
-            "as unknown (never 0) and gate[cost] is skipped. Add it to llmgate.yaml: pricing: "
-            "{my-model-x: {input: 2.5, cached_input: 1.25, output: 10.0}} (USD per 1M tokens)",
+            "llm_unpriced.yaml:1",
+            f"  {pytester.path / 'llm_unpriced.yaml'}:1: LlmGateWarning: {warning}",
         ],
     )
+    assert "items.py" not in result.stdout.str()
     expect_lines(
         result,
         [
-            "my-model-x (candidate)  2      100%  100.0    *  n/a      n/a       n/a        0",
+            "my-model-x (candidate)  2      100%  100.0    *  n/a       n/a       n/a         0",
             "cost of my-model-x: unknown (no price for it, or calls without usage); shown as n/a, never 0",
         ],
     )
@@ -307,7 +338,7 @@ def test_model_without_a_price_warns_shows_na_and_skips_gate_cost(
     priced = replay(pytester, "-v", candidate="my-model-x")
     priced.assert_outcomes(passed=6, skipped=1)
     expect_lines(priced, ["llm_unpriced.yaml::gate[cost] PASSED*"])
-    assert "LlmGateWarning" not in priced.stdout.str()
+    assert "no price for model" not in priced.stdout.str()
 
 
 def test_skipped_gate_points_at_the_case_file_not_the_plugin(
@@ -345,11 +376,12 @@ def test_a_few_regressions_by_chance_pass_gate_quality(
     expect_lines(result, ["llm_quality.yaml::case-00 FAILED*", "llm_quality.yaml::case-01 FAILED*"])
     # ...but two of twenty is no evidence that the candidate is worse.
     assert gate_verdicts(result, "llm_quality.yaml")["quality"] == "PASSED"
+    # The p-value once, then what it means.
     expect_lines(
         result,
         [
             "  PASSED  llm_quality.yaml::gate[quality]: quality -10.0 points (100.0 -> 90.0), p = 0.35: no",
-            "            significant difference (p = 0.35 >= alpha 0.05)",
+            "            significant difference at alpha 0.05",
         ],
         consecutive=True,
     )
@@ -396,11 +428,26 @@ def test_many_regressions_fail_gate_quality_and_per_case_report_xfails_them(
         result,
         [
             "gate[quality] failed: quality -40.0 points (100.0 -> 60.0), p = 0.006: significant drop",
-            "  quality 100.0 -> 60.0 (-40.0 points, 95% CI *) over 20 cases; Wilcoxon p = 0.006 "
-            "(significant at alpha 0.05); pass/fail: 8 regressed, 0 improved, McNemar p = 0.0078",
+            "  quality 100.0 -> 60.0 (-40.0 points, 95% CI *) over 20 cases; Wilcoxon p = 0.006",
+            "      (significant at alpha 0.05); pass/fail: 8 regressed, 0 improved, McNemar p = 0.0078",
             "  regressed cases: case-00, case-01, case-02, case-03, case-04, case-05, case-06, case-07",
-            "  the drop exceeds max_quality_drop 2 and is significant at alpha 0.05; fix the regressed "
-            "cases or raise the threshold with --llm-gate max_quality_drop=N",
+            "  the drop exceeds max_quality_drop 2 and is significant "
+            "at alpha 0.05; fix the regressed cases or",
+            "      raise the threshold with --llm-gate max_quality_drop=N",
+        ],
+        consecutive=True,
+    )
+    # 20 cases at $0.00004 against 12 successes: $0.0000667 each, which shows the +66.7% beside it
+    # (five decimals showed "$0.00004 -> $0.00007", which does not).
+    expect_lines(
+        result,
+        [
+            "gate[cost] failed: cost per successful task $0.0000400 -> $0.0000667 (+66.7%) exceeds",
+            "    max_cost_increase +25%",
+            "  gpt-4o: total $0.000800, 20/20 cases passed, per "
+            "successful task $0.0000400, per case $0.0000400",
+            "  gpt-5.5: total $0.000800, 12/20 cases passed, per "
+            "successful task $0.0000667, per case $0.0000400",
         ],
         consecutive=True,
     )
@@ -454,7 +501,26 @@ baseline: gpt-4o
             consecutive=True,
         )
         expect_lines(result, ["samples passed: gpt-4o 100% of 6, gpt-5.5 67% of 6"])
+        assert "did not replay" not in result.stdout.str()
     assert len(openai_server.requests) == 12  # replay sent nothing
+
+    # Replayed without --llm-repeat 3, only the first sample of each cassette is judged (and the
+    # verdict changes): the summary says which cassettes had more, and what to do.
+    for xdist in ((), ("-n", "2")):
+        fewer = replay(pytester, *cases_only, *xdist)
+        outcomes = fewer.parseoutcomes()
+        assert (outcomes.get("passed", 0), outcomes.get("failed", 0)) == (0, 2), xdist
+        notes = sorted(line for line in fewer.outlines if line.startswith("replay: cassettes/"))
+        assert [note[:84] for note in notes] == [
+            f"replay: cassettes/llm_flaky/{case}/{model}.yaml: 2 of 3 recorded answers not replayed"[:84]
+            for case in ("strict", "tolerant")
+            for model in ("gpt-4o", "gpt-5.5")
+        ], xdist
+        assert all(len(note) <= 100 for note in notes)
+        expect_lines(
+            fewer,
+            ["replay: re-record with --llm-record-mode=all or pass the --llm-repeat they were recorded with"],
+        )
 
 
 # --- where thresholds come from -------------------------------------------------------------
@@ -477,10 +543,11 @@ def test_threshold_precedence_llmgate_yaml_then_case_file_then_cli(
     expect_lines(
         from_project,
         [
-            "gate[tokens] failed: output-token inflation +20.0% (gpt-5.5 vs gpt-4o) "
-            "exceeds max_output_token_inflation +10%",
+            "gate[tokens] failed: output-token inflation +20.0% (gpt-5.5 vs gpt-4o) exceeds",
+            "    max_output_token_inflation +10%",
             "  completion tokens: gpt-4o 5, gpt-5.5 6",
         ],
+        consecutive=True,
     )
     openai_server.stop()
 
@@ -500,9 +567,10 @@ def test_threshold_precedence_llmgate_yaml_then_case_file_then_cli(
     expect_lines(
         cli_over_file,
         [
-            "gate[tokens] failed: output-token inflation +20.0% (gpt-5.5 vs gpt-4o) "
-            "exceeds max_output_token_inflation +15%"
+            "gate[tokens] failed: output-token inflation +20.0% (gpt-5.5 vs gpt-4o) exceeds",
+            "    max_output_token_inflation +15%",
         ],
+        consecutive=True,
     )
 
 

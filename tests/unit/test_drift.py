@@ -15,12 +15,14 @@ from pytest_llmgate.drift import (
     CONTEXT_WINDOWS,
     SOURCE_OVERRIDE,
     SOURCE_TIKTOKEN,
+    CaseTokens,
     EncodingLoader,
     EncodingUnavailable,
     EstimatorError,
     LocalDrift,
     ObservedDrift,
     TokenCounter,
+    Tokenizers,
     check_context_window,
     context_window_for,
     count_prompt_tokens,
@@ -130,6 +132,33 @@ def test_unloadable_encoding_gives_one_line_reason(tmp_path: Path, monkeypatch: 
     assert "ConnectionError" in result.reason
 
 
+def test_an_unloadable_encoding_is_one_short_note_for_every_model_using_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    long_text = "HTTPSConnectionPool(host='openaipublic.blob.core.windows.net', port=443): " + "x" * 300
+
+    def no_network(url: str, *args: Any, **kwargs: Any) -> Any:
+        raise requests.ConnectionError(long_text)
+
+    monkeypatch.setattr(requests, "get", no_network)
+    tokenizers = Tokenizers()
+    request = {"messages": [{"role": "user", "content": "hi"}]}
+    notes = {model: tokenizers.count(model, request) for model in ("gpt-4o", "gpt-4o-mini")}
+    assert notes["gpt-4o"] == notes["gpt-4o-mini"]  # one note, deduplicated by the reports
+    count, encoding, note = notes["gpt-4o"]
+    assert (count, encoding) == (None, "o200k_base")
+    assert note is not None
+    assert "gpt-4o" not in note
+    assert note.endswith("; set TIKTOKEN_CACHE_DIR to a tiktoken cache that holds it")
+    assert note.startswith("tokenizer: cannot load tiktoken encoding 'o200k_base' (")
+    assert "TIKTOKEN_CACHE_DIR" in note
+    assert "x" * 100 not in note  # the exception text is cut at 100 characters
+    assert "\n" not in note
+    assert len(note) <= 240
+
+
 def test_unknown_encoding_name_is_unavailable() -> None:
     result = load_encoding("no_such_encoding")
     assert isinstance(result, EncodingUnavailable)
@@ -226,6 +255,23 @@ def test_same_encoding_zero_local_drift_but_observed_inflation_fails(encodings: 
     assert (passed, basis) == (False, "observed")
     assert "+20.0%" in message
     assert "1 without usage skipped" in message
+
+
+def test_passing_observed_verdict_mentions_a_local_change() -> None:
+    observed = ObservedDrift("gpt-4", "gpt-4o", (CaseTokens("a", 100, 101),))
+    local = LocalDrift(
+        "gpt-4",
+        "gpt-4o",
+        (CaseTokens("a", 100, 88),),
+        baseline_encoding="cl100k_base",
+        candidate_encoding="o200k_base",
+    )
+    ok, basis, message = drift_verdict(local, observed, 0.05)
+    assert (ok, basis) == (True, "observed")
+    assert message.endswith("within the allowed drift of 5.0%; locally cl100k_base vs o200k_base: -12.0%")
+    failing = drift_verdict(local, ObservedDrift("gpt-4", "gpt-4o", (CaseTokens("a", 100, 120),)), 0.05)
+    assert "locally" not in failing[2]  # a failure shows its details anyway
+    assert "over 1 case)" in failing[2]
 
 
 def test_verdict_without_any_measurement_is_a_note() -> None:

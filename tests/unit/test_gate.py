@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_llmgate.comparison import compare_quality
 from pytest_llmgate.config import GateSettings
-from pytest_llmgate.gate import FAILED, PASSED, SKIPPED, GateCheck, evaluate_gate
+from pytest_llmgate.gate import FAILED, PASSED, PRICE_EXAMPLE, SKIPPED, GateCheck, evaluate_gate
 from pytest_llmgate.results import CaseResult
 
 from .results_factory import case, sample
@@ -27,7 +29,12 @@ def test_a_few_regressions_by_chance_are_not_significant_and_pass() -> None:
     # scipy.stats.wilcoxon([-100] * 2 + [0] * 18, correction=True).pvalue
     assert check.metrics["wilcoxon_p"] == pytest.approx(0.3457785861511603)
     assert check.metrics["mcnemar_p"] == pytest.approx(0.5)  # 2 discordant pairs: 2 * (1/2)^2
-    assert "no significant difference (p = 0.35" in check.summary
+    assert check.summary == (
+        "quality -10.0 points (100.0 -> 90.0), p = 0.35: no significant difference at alpha 0.05"
+    )
+    assert check.summary.count("p = ") == 1  # the p-value is said once
+    assert "Wilcoxon p = 0.35 (not significant at alpha 0.05)" in check.details[0]
+    assert check.details[0].count("0.35") == 1
 
 
 def test_many_regressions_are_a_significant_drop_and_fail() -> None:
@@ -54,8 +61,50 @@ def test_cost_gate_compares_cost_per_successful_task() -> None:
     assert check.status == FAILED
     assert check.metrics["cost_increase"] == pytest.approx(1.0)
     assert "$0.00300 -> $0.00600 (+100.0%) exceeds max_cost_increase +25%" in check.summary
+    assert check.details == (
+        "base: total $0.0120, 4/4 cases passed, per successful task $0.00300, per case $0.00300",
+        "cand: total $0.0240, 4/4 cases passed, per successful task $0.00600, per case $0.00600",
+        "raise the limit with --llm-gate max_cost_increase=N if the price is worth it",
+    )
     relaxed = evaluate_gate("cost", suite(4, 0, cost=(0.004, 0.002)), GateSettings(max_cost_increase=1.5))
     assert relaxed.status == PASSED
+
+
+def test_cost_of_cheap_calls_keeps_three_significant_digits() -> None:
+    # $0.00004 per case on both; the candidate passes 3 of 5: $0.0000667 per success, +66.7%.
+    # Five decimals said "$0.00004 -> $0.00007 (+66.7%)", which does not add up.
+    cheap = (1e-5, 3e-5)
+    results = [case(f"c{i}", sample(True, cost=cheap), sample(i >= 2, cost=cheap)) for i in range(5)]
+    check = evaluate_gate("cost", results, GateSettings())
+    assert check.summary.startswith("cost per successful task $0.0000400 -> $0.0000667 (+66.7%) exceeds")
+
+
+def test_cost_detail_of_a_model_that_passed_no_case_says_so() -> None:
+    results = [case(f"c{i}", sample(True), sample(False)) for i in range(2)]
+    check = evaluate_gate("cost", results, GateSettings())
+    assert check.status == FAILED
+    assert check.summary == "cand passed no case: its cost per successful task is unbounded"
+    assert check.details[1] == "cand: total $0.00600, no case passed (0/2 cases), per case $0.00300"
+    assert not any("unknown" in line for line in check.details)
+
+
+def test_counts_of_one_are_singular() -> None:
+    results = [case("c", sample(True, prompt=100), sample(False, prompt=100), local=(100, 100))]
+    quality = evaluate_gate("quality", results, GateSettings())
+    assert "over 1 case;" in quality.details[0]
+    assert "regressed case: c" in quality.details
+    cost = evaluate_gate("cost", [case("c", sample(True), sample(True))], GateSettings())
+    assert (
+        cost.details[0]
+        == "base: total $0.00300, 1/1 case passed, per successful task $0.00300, per case $0.00300"
+    )
+    latency = evaluate_gate("latency", results, GateSettings())
+    assert latency.details[0].endswith("over 1 call")
+    drift = evaluate_gate("drift", results, GateSettings())
+    assert "observed from recorded usage over 1 case)" in drift.summary
+    assert all(
+        "1 cases" not in line for line in (quality.summary, drift.summary, *quality.details, *drift.details)
+    )
 
 
 def test_failed_cases_make_each_success_dearer() -> None:
@@ -70,6 +119,7 @@ def test_unknown_price_skips_the_cost_gate_with_a_warning_never_zero() -> None:
     assert check.status == SKIPPED
     assert "cost unknown for cand" in check.summary
     assert "pricing:" in check.summary
+    assert check.summary.endswith(f"e.g. cand: {PRICE_EXAMPLE}")  # the example the warning gives too
     assert check.metrics["candidate_cost_usd"] is None
 
 
@@ -107,6 +157,31 @@ def test_drift_uses_observed_counts_when_recorded() -> None:
     assert any("local token counts are off by" in line and "cand" in line for line in check.details)
 
 
+def test_passing_drift_on_observed_counts_still_shows_a_local_tokenizer_change() -> None:
+    # The API reports the same prompt tokens, tiktoken counts 12% more with the other encoding.
+    results = [case(f"c{i}", sample(prompt=100), sample(prompt=101), local=(100, 112)) for i in range(3)]
+    check = evaluate_gate("drift", results, GateSettings())
+    assert check.status == PASSED
+    assert check.metrics["basis"] == "observed"
+    assert check.summary == (
+        "prompt tokens base 300 -> cand 303 (+1.0%; observed from recorded usage over 3 cases) within "
+        "the allowed drift of 5.0%; locally enc-a vs enc-b: +12.0%"
+    )
+
+
+def test_passing_drift_leaves_an_unchanged_local_count_to_the_details() -> None:
+    results = [case(f"c{i}", sample(prompt=100), sample(prompt=101), local=(100, 100)) for i in range(3)]
+    results = [
+        dataclasses.replace(result, candidate=dataclasses.replace(result.candidate, encoding="enc-a"))
+        for result in results
+        if result.candidate is not None
+    ]
+    check = evaluate_gate("drift", results, GateSettings())
+    assert check.status == PASSED
+    assert "locally" not in check.summary
+    assert any(line.startswith("local (enc-a vs enc-a): 300 -> 300") for line in check.details)
+
+
 def test_drift_falls_back_to_local_counts_and_says_so() -> None:
     results = [case(f"c{i}", sample(prompt=None), sample(prompt=None), local=(100, 110)) for i in range(2)]
     check = evaluate_gate("drift", results, GateSettings())
@@ -142,3 +217,14 @@ def test_comparison_ignores_cases_with_errors() -> None:
     results = suite(5, 0)
     assert compare_quality(results) is not None
     assert compare_quality([]) is None
+
+
+def test_drift_details_keep_tokenizer_notes_only() -> None:
+    notes = (
+        "tokenizer: cannot load tiktoken encoding 'o200k_base' (ConnectionError: down); set ...",
+        "replay: cassettes/llm_x/tokenizer-case/cand.yaml: 2 of 3 recorded answers not replayed (...)",
+    )
+    results = [dataclasses.replace(case("c", sample(prompt=100), sample(prompt=100)), notes=notes)]
+    details = evaluate_gate("drift", results, GateSettings()).details
+    assert notes[0] in details
+    assert notes[1] not in details

@@ -6,8 +6,10 @@ import pytest
 
 from pytest_llmgate.metrics import (
     UNTAGGED,
+    format_usd,
     model_summaries,
     output_token_inflation,
+    plural,
     results_with_tag,
     tags_of,
     unpriced_models,
@@ -92,3 +94,36 @@ def test_tags_group_cases_and_untagged_ones() -> None:
     assert tags_of(results) == ["extraction", "reasoning", UNTAGGED]
     assert [r.case_id for r in results_with_tag(results, "reasoning")] == ["a", "b"]
     assert [r.case_id for r in results_with_tag(results, UNTAGGED)] == ["c"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0000412, "$0.0000412"),  # below a cent: 3 significant digits
+        (0.00004, "$0.0000400"),
+        (2 / 30000, "$0.0000667"),
+        (0.00024, "$0.000240"),
+        (0.0065, "$0.00650"),
+        (0.00999, "$0.00999"),
+        (0.0099996, "$0.0100"),  # rounds up to a cent: shown as cents are
+        (0.01, "$0.0100"),  # from a cent: 4 decimals
+        (0.0528, "$0.0528"),
+        (1.5, "$1.5000"),
+        (1234.56789, "$1234.5679"),
+        (0.0, "$0.0000"),
+        (None, "unknown"),
+    ],
+)
+def test_format_usd(value: float | None, text: str) -> None:
+    assert format_usd(value) == text
+
+
+def test_format_usd_shows_a_ratio_its_numbers_support() -> None:
+    before, after = 0.00004, 0.00004 * 5 / 3  # +66.7%
+    shown = [float(format_usd(value)[1:]) for value in (before, after)]
+    assert shown[1] / shown[0] - 1 == pytest.approx(2 / 3, abs=0.001)
+
+
+def test_plural() -> None:
+    assert [plural(n, "case") for n in (0, 1, 2)] == ["0 cases", "1 case", "2 cases"]
+    assert plural(2, "match", "matches") == "2 matches"

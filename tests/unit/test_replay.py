@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_llmgate.cases import Case
 from pytest_llmgate.cassettes import CorruptCassetteError, RecordingMissing
 from pytest_llmgate.client import CallError, ClientSettings, ModelClient
 from pytest_llmgate.recording import Recorder
 from pytest_llmgate.replay import ReplayCassettes, ReplayClient
+from pytest_llmgate.runner import RunPlan, combine, run_model
 from pytest_llmgate.simulator import OpenAISimulator
 
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}], "temperature": 0}
@@ -145,3 +149,81 @@ def test_a_corrupt_cassette_names_the_file_and_the_fix(tmp_path: Path) -> None:
 def test_outside_a_cassette_is_a_clear_error() -> None:
     with pytest.raises(CallError, match="open cassette"):
         ReplayClient().complete(dict(REQUEST))
+
+
+def _unplayed_note(path: Path, unplayed: int, recorded: int) -> str:
+    return (
+        f"replay: {os.path.relpath(path)}: {unplayed} of {recorded} recorded answers not replayed "
+        f"(recorded with --llm-repeat {recorded}?); re-record with --llm-record-mode=all or pass the "
+        "same --llm-repeat"
+    )
+
+
+def test_a_cassette_replayed_with_fewer_samples_than_recorded_leaves_a_note(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(content="hi")
+    path = record(REQUEST, REQUEST, REQUEST)  # --llm-repeat 3
+    client = ReplayClient(openai_server.base_url)
+    with ReplayCassettes().use(path) as session:
+        client.complete(dict(REQUEST))
+        assert session.notes == []  # said when the cassette closes, not before
+    assert session.notes == [_unplayed_note(path, 2, 3)]
+    with ReplayCassettes().use(path) as session:
+        for _ in range(3):
+            client.complete(dict(REQUEST))
+    assert session.notes == []
+
+
+def test_a_recorded_retry_is_not_an_unplayed_sample(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(status=429, headers={"Retry-After": "0"}, times=1)
+    openai_server.add_rule(content="after the retry")
+    path = record(REQUEST)  # one call, two interactions: the 429 and the answer
+    with ReplayCassettes().use(path) as session:
+        ReplayClient(openai_server.base_url).complete(dict(REQUEST))
+    assert len(session.exchanges) == 2
+    assert session.notes == []
+
+
+def test_other_requests_left_in_a_cassette_and_failed_calls_leave_no_note(
+    openai_server: OpenAISimulator, record: Callable[..., Path]
+) -> None:
+    openai_server.add_rule(content="hi")
+    edited = {**REQUEST, "temperature": 1}
+    path = record(REQUEST, edited, edited)  # e.g. an edit recorded by new_episodes
+    client = ReplayClient(openai_server.base_url)
+    with ReplayCassettes().use(path) as session:
+        client.complete(dict(REQUEST))
+    assert session.notes == []
+    with ReplayCassettes().use(path) as session:
+        client.complete(dict(edited))
+        session.keep = False  # what the runner does when a later call of the model failed
+    assert session.notes == []
+
+
+def test_the_runner_puts_the_note_on_the_model_run_and_the_case_result(
+    openai_server: OpenAISimulator, tmp_path: Path
+) -> None:
+    openai_server.add_rule(content="hi")
+    case = Case(
+        id="greet",
+        path=tmp_path / "llm_x.yaml",
+        line=1,
+        messages=({"role": "user", "content": "Say hi"},),
+    )
+    live = ModelClient(ClientSettings(base_url=openai_server.base_url, api_key="sk-unit"))
+    plan = RunPlan(baseline="gpt-4o", cassette_dir=tmp_path / "cassettes", samples=3)
+    recorded = run_model(case, "gpt-4o", plan, live, Recorder("once"), judged_budgets=True)
+    live.close()
+    assert recorded.notes == ()
+    replay = ReplayClient(openai_server.base_url)
+    fewer = run_model(
+        case, "gpt-4o", dataclasses.replace(plan, samples=1), replay, ReplayCassettes(), judged_budgets=True
+    )
+    path = tmp_path / "cassettes" / "llm_x" / "greet" / "gpt-4o.yaml"
+    assert fewer.notes == (_unplayed_note(path, 2, 3),)
+    assert combine(case, fewer, None).notes == fewer.notes
+    same = run_model(case, "gpt-4o", plan, replay, ReplayCassettes(), judged_budgets=True)
+    assert same.notes == ()

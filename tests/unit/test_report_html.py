@@ -237,6 +237,11 @@ def test_it_renders_in_headless_chromium(tmp_path: Path) -> None:
         "--disable-gpu",
         "--hide-scrollbars",
         "--no-first-run",
+        # no calls home: this machine's closed network refuses them, and a report needs none
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
         f"--user-data-dir={tmp_path / 'profile'}",
         "--window-size=1280,1600",
         f"--screenshot={shot}",

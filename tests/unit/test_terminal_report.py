@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import evaluate_gate
 from pytest_llmgate.report.terminal import WIDTH, summary_lines
@@ -20,9 +22,32 @@ def test_table_rows_show_each_models_numbers() -> None:
     cand_row = next(line for line in lines if line.startswith("cand (candidate)"))
     assert base_row.split()[2:7] == ["2", "100%", "100.0", "150", "195"]
     assert cand_row.split()[2:7] == ["2", "50%", "50.0", "400", "490"]
-    # $0.003 per case; the candidate passed one case of two, so it pays $0.006 per success
-    assert base_row.split()[-2:] == ["0.00300", "0"]
-    assert cand_row.split()[-2:] == ["0.00600", "0"]
+    # $0.003 per case; the candidate passed one case of two, so it pays $0.006 per success.
+    # $/1k in: $0.001 over 100 prompt tokens; $/1k out: $0.002 over 10 completion tokens.
+    assert base_row.split()[-4:] == ["$0.0100", "$0.2000", "$0.00300", "0"]
+    assert cand_row.split()[-2:] == ["$0.00600", "0"]
+
+
+def test_cheap_calls_show_three_significant_digits_in_dollars() -> None:
+    cheap = (0.00000024, 0.0000002)
+    results = [case("a", sample(True, cost=cheap), sample(True, cost=cheap, prompt=1000))]
+    lines = list(summary_lines(results))
+    base_row = next(line for line in lines if line.startswith("base (baseline)"))
+    cand_row = next(line for line in lines if line.startswith("cand (candidate)"))
+    # 0.24 micro-dollars over 100 tokens is $0.0000024 per 1k; over 1000 tokens, $0.00000024
+    assert base_row.split()[-4:] == ["$0.00000240", "$0.0000200", "$0.000000440", "0"]
+    assert cand_row.split()[-4:-2] == ["$0.000000240", "$0.0000200"]
+
+
+def test_the_table_fits_the_width_with_long_model_names() -> None:
+    long_model = "meta-llama/Llama-3.1-405B-Instruct-Turbo-with-a-very-long-deployment-suffix"
+    cheap = (0.0000000123, 0.0000000456)
+    results = [case("a", sample(True, cost=cheap), sample(False, cost=cheap), base_model=long_model)]
+    lines = list(summary_lines(results))
+    assert all(len(line) <= WIDTH for line in lines), [line for line in lines if len(line) > WIDTH]
+    row = next(line for line in lines if line.startswith("meta-llama/"))
+    assert "..." in row
+    assert row.split()[-2:] == ["$0.0000000579", "0"]
 
 
 def test_unknown_price_is_shown_as_unknown_never_zero() -> None:
@@ -61,6 +86,47 @@ def test_every_line_fits_the_width() -> None:
     gates = {f"llm_{long_id}.yaml::gate[cost]": evaluate_gate("cost", results, GateSettings())}
     for line in summary_lines(results, gates=gates):
         assert len(line) <= WIDTH, line
+
+
+def test_tokenizer_notes_are_one_line_pointing_at_the_warnings() -> None:
+    note = "tokenizer: cannot load tiktoken encoding 'o200k_base' (" + "x" * 90 + ")"
+    no_count = [
+        dataclasses.replace(
+            result, notes=(note,), baseline=dataclasses.replace(result.baseline, local_prompt_tokens=None)
+        )
+        for result in RESULTS
+    ]
+    lines = list(summary_lines(no_count))
+    assert "tokenizer: no local token count for base, cand; see the warnings summary" in lines
+    assert not any(line.startswith("warning:") or "o200k_base" in line for line in lines)
+
+
+def test_replay_notes_are_one_line_each_with_the_fix() -> None:
+    notes = tuple(
+        f"replay: cassettes/llm_x/{name}/cand.yaml: 2 of 3 recorded answers not replayed (recorded with "
+        "--llm-repeat 3?); re-record with --llm-record-mode=all or pass the same --llm-repeat"
+        for name in ("a", "b")
+    )
+    results = [dataclasses.replace(RESULTS[0], notes=notes[:1]), dataclasses.replace(RESULTS[1], notes=notes)]
+    lines = [line for line in summary_lines(results) if line.startswith("replay:")]
+    assert lines == [
+        "replay: cassettes/llm_x/a/cand.yaml: 2 of 3 recorded "
+        "answers not replayed (recorded with --llm-re...",
+        "replay: cassettes/llm_x/b/cand.yaml: 2 of 3 recorded "
+        "answers not replayed (recorded with --llm-re...",
+        "replay: re-record with --llm-record-mode=all or pass the --llm-repeat they were recorded with",
+    ]
+    assert all(len(line) <= WIDTH for line in lines)
+    many = [
+        dataclasses.replace(RESULTS[0], case_id=str(i), notes=(f"replay: cassettes/{i}.yaml: ...",))
+        for i in range(12)
+    ]
+    lines = [line for line in summary_lines(many) if line.startswith("replay:")]
+    assert lines[-2:] == [
+        "replay: ... and 2 more cassettes like these",
+        "replay: re-record with --llm-record-mode=all or pass the --llm-repeat they were recorded with",
+    ]
+    assert len(lines) == 12
 
 
 def test_tag_table_survives_a_tag_whose_cases_all_errored() -> None:

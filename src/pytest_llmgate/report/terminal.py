@@ -12,6 +12,7 @@ from pytest_llmgate.comparison import compare_quality
 from pytest_llmgate.gate import GateCheck
 from pytest_llmgate.metrics import (
     ModelSummary,
+    format_usd,
     model_summaries,
     output_token_inflation,
     results_with_tag,
@@ -21,6 +22,8 @@ from pytest_llmgate.metrics import (
 from pytest_llmgate.results import CaseResult, Outcome
 
 WIDTH = 100
+REPLAY_NOTE = "replay:"  # the prefix of the notes runner.call_model takes from a replayed cassette
+TOKENIZER_NOTE = "tokenizer:"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -44,6 +47,15 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
+def _usd(value: float | None) -> str:
+    """Dollars as the gate messages write them (`format_usd`); n/a like every missing cell."""
+    return "n/a" if value is None else format_usd(value)
+
+
+def _fit(label: str, width: int) -> str:
+    return label if len(label) <= width else label[: max(1, width - 3)] + "..."
+
+
 def model_table(summaries: Sequence[ModelSummary]) -> str:
     rows = [
         [
@@ -53,9 +65,9 @@ def model_table(summaries: Sequence[ModelSummary]) -> str:
             _fmt(summary.quality, ".1f"),
             _fmt(summary.latency.mean, ".0f"),
             _fmt(summary.latency.p95, ".0f"),
-            _fmt(summary.input_cost_per_1k, ".5f"),
-            _fmt(summary.output_cost_per_1k, ".5f"),
-            _fmt(summary.cost_per_success, ".5f"),
+            _usd(summary.input_cost_per_1k),
+            _usd(summary.output_cost_per_1k),
+            _usd(summary.cost_per_success),
             summary.errors,
         ]
         for summary in summaries
@@ -72,6 +84,14 @@ def model_table(summaries: Sequence[ModelSummary]) -> str:
         "$/success",
         "err",
     ]
+    # A long model id must not push the table past WIDTH: the first column gives way.
+    others = sum(
+        max(len(header), *(len(str(row[index])) for row in rows)) + 2
+        for index, header in enumerate(headers)
+        if index
+    )
+    for row in rows:
+        row[0] = _fit(str(row[0]), WIDTH - others)
     return table(headers, rows)
 
 
@@ -88,7 +108,7 @@ def tag_table(results: Sequence[CaseResult]) -> str | None:
         comparison = compare_quality(subset)
         row = [tag, len(subset)]
         for summary in summaries:
-            row += [_fmt(summary.quality, ".1f"), _fmt(summary.cost_per_success, ".5f")]
+            row += [_fmt(summary.quality, ".1f"), _usd(summary.cost_per_success)]
         row += ["n/a", "n/a"] * (1 + paired - len(summaries))  # a tag no candidate ran
         if paired:
             row.append(
@@ -107,6 +127,36 @@ def tag_table(results: Sequence[CaseResult]) -> str | None:
 
 def _clip(line: str, width: int = WIDTH) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _tokenizer_line(results: Sequence[CaseResult]) -> Iterator[str]:
+    """One line when some model has no local token count; the reasons are pytest warnings
+    (items.py warns each once) and gate[drift] details, so they are not repeated here."""
+    if not any(note.startswith(TOKENIZER_NOTE) for result in results for note in result.notes):
+        return
+    models: list[str] = []
+    for result in results:
+        for run in result.runs:
+            if run.local_prompt_tokens is None and run.model not in models:
+                models.append(run.model)
+    if models:
+        yield _clip(f"tokenizer: no local token count for {', '.join(models)}; see the warnings summary")
+
+
+REPLAY_NOTES_SHOWN = 10
+
+
+def _replay_lines(results: Sequence[CaseResult]) -> Iterator[str]:
+    """Cassettes this replay did not play to the end, one line each, and how to fix it."""
+    notes = list(
+        dict.fromkeys(note for result in results for note in result.notes if note.startswith(REPLAY_NOTE))
+    )
+    for note in notes[:REPLAY_NOTES_SHOWN]:
+        yield _clip(note)
+    if len(notes) > REPLAY_NOTES_SHOWN:
+        yield f"replay: ... and {len(notes) - REPLAY_NOTES_SHOWN} more cassettes like these"
+    if notes:  # the notes end with the fix, which clipping may cut
+        yield "replay: re-record with --llm-record-mode=all or pass the --llm-repeat they were recorded with"
 
 
 def summary_lines(
@@ -130,10 +180,8 @@ def summary_lines(
     retries = [f"{summary.model} {summary.retries}" for summary in summaries if summary.retries]
     if retries:
         yield f"retries (extra requests, billed): {', '.join(retries)}"
-    for note in sorted(
-        {note for result in results for note in result.notes if note.startswith("tokenizer:")}
-    ):
-        yield from textwrap.wrap(f"warning: {note}", WIDTH, subsequent_indent="    ")
+    yield from _tokenizer_line(results)
+    yield from _replay_lines(results)
     for model in unpriced_models(results):
         yield _clip(
             f"cost of {model}: unknown (no price for it, or calls without usage); shown as n/a, never 0"
