@@ -5,6 +5,7 @@ No vcrpy, openai or httpx2 here, so that a replay-only run never imports them.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,3 +49,21 @@ class Exchange:
     status: int
     latency_ms: float
     replayed: bool
+
+
+def unplayed_note(path: Path, unplayed: int, recorded: int) -> str:
+    """The note for a cassette whose recorded answers were not all replayed (fewer samples)."""
+    # Path and counts first: the terminal summary clips each note to one line.
+    return (
+        f"replay: {display_path(path)}: {unplayed} of {recorded} recorded answers not replayed "
+        f"(recorded with --llm-repeat {recorded}?); re-record with --llm-record-mode=all or pass "
+        "the same --llm-repeat"
+    )
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it can be, as people type it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)

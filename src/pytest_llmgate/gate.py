@@ -27,6 +27,8 @@ from pytest_llmgate.results import CaseResult, Outcome
 
 GATE_NAMES = ("quality", "cost", "latency", "tokens", "drift")
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+MOST_MOVED = 5
+"""How many cases gate[drift] names as the ones whose prompt tokens changed most."""
 ESTIMATOR_TOLERANCE = 0.1
 """Local token counts further than this from the API's (mean relative error) get a warning."""
 PRICE_EXAMPLE = "{input: 2.5, cached_input: 1.25, output: 10.0}"
@@ -352,6 +354,18 @@ def _drift(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
         metrics["observed_ratio"] = observed.ratio
     else:
         details.append("observed: not measured (no recorded usage.prompt_tokens for both models)")
+    measured = observed if basis == "observed" else local if basis == "local" else None
+    if measured is not None:
+        moved = sorted(
+            (row for row in measured.cases if row.delta), key=lambda row: (-abs(row.ratio - 1), row.case_id)
+        )
+        if moved:
+            shown = ", ".join(
+                f"{row.case_id} {row.baseline} -> {row.candidate} ({_pct(row.ratio - 1)})"
+                for row in moved[:MOST_MOVED]
+            )
+            more = f" and {len(moved) - MOST_MOVED} more" if len(moved) > MOST_MOVED else ""
+            details.append(f"most changed cases ({basis}): {shown}{more}")
     for error in estimator_errors(results):
         metrics[f"estimator_error[{error.model}]"] = error.mean_relative_error
         warning = error.warning()

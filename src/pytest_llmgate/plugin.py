@@ -295,7 +295,9 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _import_sdk() -> None:
     try:
-        import pytest_llmgate.client  # noqa: F401  (openai, httpx2, vcr)
+        import openai  # noqa: F401
+
+        import pytest_llmgate.client  # noqa: F401  (httpx2, vcrpy)
     except Exception:  # the first case reports any import problem with its own message
         pass
 

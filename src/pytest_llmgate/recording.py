@@ -36,6 +36,7 @@ from pytest_llmgate.cassettes import (
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
+    unplayed_note,
 )
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -155,6 +156,24 @@ class CassetteSession:
     missing: RecordingMissing | None = None
     # Set to False by the caller when the call failed: nothing of a failed call is saved.
     keep: bool = True
+    notes: list[str] = field(default_factory=list)  # filled when the cassette closes
+
+    def note_unplayed(self) -> None:
+        """Like `replay.ReplaySession.close`: recorded answers a replay left unplayed (fewer samples).
+
+        Only answers (status < 400) count: a recorded retry's 429 is played by the same call.
+        """
+        if not self.keep or not self.cassette.play_count:
+            return
+        counts = self.cassette.play_counts
+        answers = [
+            index
+            for index, (_, response) in enumerate(self.cassette.data)
+            if response["status"]["code"] < 400
+        ]
+        unplayed = sum(1 for index in answers if not counts[index])
+        if unplayed and not self.cassette.dirty:  # a session that recorded too has no missing samples
+            self.notes.append(unplayed_note(self.path, unplayed, len(answers)))
 
     def __post_init__(self) -> None:
         self._handler = vcr_handle_request(self.cassette, httpx2.HTTPTransport.handle_request, httpx2)
@@ -280,6 +299,8 @@ class Recorder:
             _current_session.reset(token)
         if session.keep and cassette.dirty:
             cassette._save()
+        elif mode in (RecordMode.NONE, RecordMode.ONCE):
+            session.note_unplayed()
 
 
 def _matchers() -> tuple[Any, ...]:

@@ -32,7 +32,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from pytest_llmgate.cassettes import LATENCY_HEADER, CorruptCassetteError, Exchange, RecordingMissing
+from pytest_llmgate.cassettes import (
+    LATENCY_HEADER,
+    CorruptCassetteError,
+    Exchange,
+    RecordingMissing,
+    unplayed_note,
+)
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
 from pytest_llmgate.response import ApiError, ResponseError, parse_chat_completion
@@ -89,12 +95,7 @@ class ReplaySession:
             return
         unplayed, recorded = self.unplayed_answers()
         if unplayed:
-            # Path and counts first: the terminal summary clips each note to one line.
-            self.notes.append(
-                f"replay: {_display_path(self.path)}: {unplayed} of {recorded} recorded answers not "
-                f"replayed (recorded with --llm-repeat {recorded}?); re-record with "
-                "--llm-record-mode=all or pass the same --llm-repeat"
-            )
+            self.notes.append(unplayed_note(self.path, unplayed, recorded))
 
 
 _current: ContextVar[ReplaySession | None] = ContextVar("llmgate_replay", default=None)
@@ -240,13 +241,6 @@ class ReplayClient:
             error = RecordingMissing(session.path, "stale", f"{what} since it was recorded")
         self.stats.record_failure(type(error).__name__)
         raise error
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
 
 
 def _float(text: str | None) -> float:

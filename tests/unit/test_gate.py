@@ -228,3 +228,14 @@ def test_drift_details_keep_tokenizer_notes_only() -> None:
     details = evaluate_gate("drift", results, GateSettings()).details
     assert notes[0] in details
     assert notes[1] not in details
+
+
+def test_drift_names_the_cases_that_moved_most() -> None:
+    results = [
+        case("short", sample(prompt=100), sample(prompt=101)),
+        case("long", sample(prompt=100), sample(prompt=150)),
+        case("same", sample(prompt=100), sample(prompt=100)),
+    ]
+    check = evaluate_gate("drift", results, GateSettings())
+    line = next(line for line in check.details if line.startswith("most changed cases"))
+    assert line == "most changed cases (observed): long 100 -> 150 (+50.0%), short 100 -> 101 (+1.0%)"

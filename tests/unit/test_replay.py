@@ -227,3 +227,21 @@ def test_the_runner_puts_the_note_on_the_model_run_and_the_case_result(
     assert combine(case, fewer, None).notes == fewer.notes
     same = run_model(case, "gpt-4o", plan, replay, ReplayCassettes(), judged_budgets=True)
     assert same.notes == ()
+
+
+@pytest.mark.parametrize("mode", ["none", "once"])
+def test_a_vcrpy_replay_notes_answers_it_did_not_replay_like_the_direct_one(
+    openai_server: OpenAISimulator, record: Callable[..., Path], mode: str
+) -> None:
+    openai_server.add_rule(content="hi")
+    path = record(REQUEST, REQUEST, REQUEST)  # three samples recorded
+    sdk = ModelClient(ClientSettings(base_url=DEAD_BASE_URL, max_retries=0, timeout_s=5))
+    with Recorder(mode).use(path) as vcr_session:
+        sdk.complete(dict(REQUEST))  # one replayed
+    sdk.close()
+    direct = ReplayClient(DEAD_BASE_URL)
+    with ReplayCassettes().use(path) as direct_session:
+        direct.complete(dict(REQUEST))
+    assert vcr_session.notes == direct_session.notes
+    assert len(vcr_session.notes) == 1
+    assert "2 of 3 recorded answers not replayed" in vcr_session.notes[0]
