@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -147,3 +151,58 @@ def test_xdist_workers_each_call_only_their_own_cases(
     bodies = [(request.model, request.json["messages"][-1]["content"]) for request in openai_server.requests]
     assert len(bodies) == 20
     assert len(set(bodies)) == 20  # no case was fetched twice by two workers
+
+
+def test_ctrl_c_mid_run_keeps_every_finished_recording_and_corrupts_none(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    """A real SIGINT to a live run with calls in flight; then the rest is recorded and all replay."""
+    pytester.makefile(".yaml", llm_invoices=cases(40))
+    openai_server.latency_ms = 200
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--llm-candidate=gpt-5.5",
+        "--llm-record-mode=once",
+        f"--llm-base-url={openai_server.base_url}",
+        "--llm-concurrency=8",
+        "-m",
+        "not llm_gate",
+    ]
+    process = subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while len(openai_server.requests) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert openai_server.in_flight > 0  # interrupted with calls in flight
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
+    saved = sorted((pytester.path / "cassettes").rglob("*.yaml"))
+    assert 0 < len(saved) < 80  # some recorded, not all
+    for path in saved:
+        interactions = yaml.safe_load(path.read_text())["interactions"]
+        assert [item["response"]["status"]["code"] for item in interactions] == [200]
+    assert not [path.name for path in (pytester.path / "cassettes").rglob("*.tmp")]
+    # a second run records what is missing; then everything replays offline
+    live(pytester, openai_server).assert_outcomes(passed=40)
+    openai_server.stop()
+    replayed = pytester.runpytest(
+        "--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}", "-m", "not llm_gate"
+    )
+    replayed.assert_outcomes(passed=40)
+
+
+def test_the_overall_time_limit_fails_the_calls_after_it_clearly(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=cases(6))
+    openai_server.latency_ms = 300
+    result = live(pytester, openai_server, "--llm-concurrency=1", "--llm-time-limit=1")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 1  # the first cases fit in the limit
+    assert outcomes.get("failed", 0) >= 1  # the later ones do not
+    result.stdout.fnmatch_lines(["*deadline error:*time limit for model calls is 1 s*--llm-time-limit*"])
+    assert len(openai_server.requests) < 12  # calls after the limit were never sent
