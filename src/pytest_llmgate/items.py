@@ -137,6 +137,9 @@ class SessionState:
         if self._prefetcher is not None:
             self._prefetcher.close()
             self._prefetcher = None
+        abandon = getattr(self._recorder, "abandon", None)
+        if abandon is not None:  # pool threads may still be saving after Ctrl-C: no .tmp litter
+            abandon()
         if self._client is not None:
             self._client.close()
             self._client = None

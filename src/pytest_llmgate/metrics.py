@@ -132,12 +132,11 @@ def _per_1k(cost: float | None, tokens: int | None) -> float | None:
 
 
 def _sum_or_none(values: Sequence[float | None]) -> float | None:
-    total = 0.0
-    for value in values:
-        if value is None:
-            return None
-        total += value
-    return total
+    """The exact-rounded sum (math.fsum: the same whatever the order, so an xdist run, whose
+    results arrive in any order, reports the same cents), or None if any value is unknown."""
+    if any(value is None for value in values):
+        return None
+    return math.fsum(value for value in values if value is not None)
 
 
 def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:

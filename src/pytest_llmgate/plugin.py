@@ -5,6 +5,7 @@ Cheap to import: nothing here imports openai, vcrpy or tiktoken; they load on th
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fnmatch
 import os
@@ -141,7 +142,10 @@ class ResultCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
         if data is not None and report.when == "call":
-            self.state.results.append(CaseResult.from_dict(data))
+            # Kept in node order, not arrival order (xdist workers finish in any order), so every
+            # number computed from the list, bootstrap intervals included, is the same run to run.
+            result = CaseResult.from_dict(data)
+            bisect.insort(self.state.results, result, key=_result_order)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         """A progress line every PROGRESS_EVERY_S seconds of a live run (not on xdist workers)."""
@@ -300,6 +304,10 @@ def _import_sdk() -> None:
         import pytest_llmgate.client  # noqa: F401  (httpx2, vcrpy)
     except Exception:  # the first case reports any import problem with its own message
         pass
+
+
+def _result_order(result: CaseResult) -> tuple[str, str]:
+    return (result.file_nodeid, result.case_id)
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

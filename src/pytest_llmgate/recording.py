@@ -15,6 +15,7 @@ import copy
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -112,13 +113,18 @@ class AtomicPersister:
         except (yaml.YAMLError, ValueError, KeyError, TypeError) as exc:
             raise CorruptCassetteError(path, str(exc)) from exc
 
-    @staticmethod
-    def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
+    pending: PendingWrites | None = None  # set on the per-Recorder subclass (see Recorder.use)
+
+    @classmethod
+    def save_cassette(cls, cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
         path = Path(cassette_path)
         data = serialize(cassette_dict, serializer)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        pending = cls.pending or PendingWrites()
+        handle, temp_name = pending.begin(path)
         try:
+            # Written through the descriptor mkstemp opened: if the session abandons the file
+            # meanwhile, the data goes to an unlinked inode and the rename below fails.
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(data)
                 stream.flush()
@@ -128,6 +134,43 @@ class AtomicPersister:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
+        finally:
+            pending.end(temp_name)
+
+
+class PendingWrites:
+    """The temporary files of cassette writes in progress, so a session that ends mid-write
+    (Ctrl-C while pool threads are saving) can remove them instead of leaving `.tmp` litter.
+
+    After `abandon()` no write starts and every half-written temporary file is deleted; a thread
+    still writing then fails its rename and the cassette keeps its previous content.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._temps: set[str] = set()
+        self._abandoned = False
+
+    def begin(self, path: Path) -> tuple[int, str]:
+        """An open descriptor and the name of a new temporary file beside `path`."""
+        with self._lock:
+            if self._abandoned:
+                raise RuntimeError(f"the session ended before {path} could be written")
+            handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            self._temps.add(temp_name)
+            return handle, temp_name
+
+    def end(self, temp_name: str) -> None:
+        with self._lock:
+            self._temps.discard(temp_name)
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            for temp_name in self._temps:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_name)
+            self._temps.clear()
 
 
 def _scrub_bytes(body: bytes, secrets: tuple[bytes, ...]) -> bytes:
@@ -241,12 +284,22 @@ class Recorder:
 
     record_mode: str = "none"
     secrets: tuple[str, ...] = ()
+    pending: PendingWrites = field(default_factory=PendingWrites, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.record_mode not in RECORD_MODES:
             raise ValueError(
                 f"record mode must be one of {', '.join(RECORD_MODES)}, got {self.record_mode!r}"
             )
+
+    def abandon(self) -> None:
+        """The session is over: start no more writes and delete half-written temporary files."""
+        self.pending.abandon()
+
+    @property
+    def _persister(self) -> type[AtomicPersister]:
+        """AtomicPersister bound to this recorder's pending writes (vcrpy wants a class)."""
+        return type("SessionPersister", (AtomicPersister,), {"pending": self.pending})
 
     @property
     def _secret_bytes(self) -> tuple[bytes, ...]:
@@ -283,7 +336,7 @@ class Recorder:
         cassette = Cassette(
             path=str(path),
             serializer=_SafeYamlSerializer,
-            persister=AtomicPersister,
+            persister=self._persister,
             record_mode=mode,
             match_on=_matchers(),
             before_record_request=self._before_record_request,

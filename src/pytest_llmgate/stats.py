@@ -29,7 +29,7 @@ def _interpolated(ordered: Sequence[float], q: float) -> float:
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return math.fsum(values) / len(values) if values else None  # fsum: independent of order
 
 
 def mcnemar_exact(b: int, c: int) -> float:

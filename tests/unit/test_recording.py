@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,21 @@ def test_a_cassette_with_python_tags_is_refused_not_executed(tmp_path: Path) -> 
 def test_unknown_record_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="record mode must be one of none, once, new_episodes, all"):
         Recorder("sometimes")
+
+
+def test_an_abandoned_session_leaves_no_temporary_file_and_keeps_the_old_cassette(tmp_path: Path) -> None:
+    from pytest_llmgate.recording import PendingWrites
+
+    path = tmp_path / "c.yaml"
+    path.write_text("interactions: []\nversion: 1\n")
+    pending = PendingWrites()
+    handle, temp_name = pending.begin(path)  # a pool thread has started writing...
+    pending.abandon()  # ...when the session ends (Ctrl-C)
+    with os.fdopen(handle, "w") as stream:
+        stream.write("half")
+    with pytest.raises(FileNotFoundError):
+        os.replace(temp_name, path)
+    assert [item.name for item in tmp_path.iterdir()] == ["c.yaml"]
+    assert path.read_text() == "interactions: []\nversion: 1\n"
+    with pytest.raises(RuntimeError, match="the session ended before"):
+        pending.begin(path)
