@@ -46,6 +46,21 @@ class QualityComparison:
     def drop(self) -> float:
         return -self.difference
 
+    def numbers(self) -> dict[str, float | int]:
+        """The comparison as plain numbers (gate metrics, JSON report)."""
+        return {
+            "cases": self.cases,
+            "baseline_quality": self.baseline_quality,
+            "candidate_quality": self.candidate_quality,
+            "difference": self.difference,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "wilcoxon_p": self.wilcoxon_p,
+            "mcnemar_p": self.mcnemar_p,
+            "regressed": self.only_baseline_passed,
+            "improved": self.only_candidate_passed,
+        }
+
     def significant(self, alpha: float) -> bool:
         return self.wilcoxon_p < alpha
 

@@ -90,16 +90,7 @@ def _quality(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
     if comparison is None:
         return GateCheck("quality", SKIPPED, "not judged: no case was answered by both models without errors")
     metrics = {
-        "cases": comparison.cases,
-        "baseline_quality": comparison.baseline_quality,
-        "candidate_quality": comparison.candidate_quality,
-        "difference": comparison.difference,
-        "ci_low": comparison.ci_low,
-        "ci_high": comparison.ci_high,
-        "wilcoxon_p": comparison.wilcoxon_p,
-        "mcnemar_p": comparison.mcnemar_p,
-        "regressed": comparison.only_baseline_passed,
-        "improved": comparison.only_candidate_passed,
+        **comparison.numbers(),
         "max_quality_drop": settings.max_quality_drop,
         "alpha": settings.alpha,
     }

@@ -116,17 +116,8 @@ def comparison_dict(comparison: QualityComparison | None, alpha: float) -> dict[
     if comparison is None:
         return None
     return {
-        "cases": comparison.cases,
-        "baseline_quality": comparison.baseline_quality,
-        "candidate_quality": comparison.candidate_quality,
-        "difference": comparison.difference,
-        "ci_low": comparison.ci_low,
-        "ci_high": comparison.ci_high,
+        **comparison.numbers(),
         "confidence": CONFIDENCE,
-        "wilcoxon_p": comparison.wilcoxon_p,
-        "mcnemar_p": comparison.mcnemar_p,
-        "regressed": comparison.only_baseline_passed,
-        "improved": comparison.only_candidate_passed,
         "alpha": alpha,
         "significant": comparison.significant(alpha),
     }
