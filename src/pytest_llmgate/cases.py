@@ -6,7 +6,6 @@ silently disable a check), assertion configuration, `{{var}}` references and id 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import yaml
 from pytest_llmgate.assertions import AssertionConfigError, AssertionSpec, parse_assertion
 from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
-from pytest_llmgate.errors import CaseFileError
+from pytest_llmgate.errors import CaseFileError, did_you_mean
 
 FILE_KEYS = ("baseline", "defaults", "cases", "pricing", "gate")
 # Keys a case may take; `defaults` takes the same minus the per-case ones (plus the file's `gate`).
@@ -226,8 +225,7 @@ def _reject_unknown(
 ) -> None:
     for key in mapping:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            suggestion = did_you_mean(key, allowed)
             raise CaseFileError(
                 path,
                 f"unknown {what} {key!r}{suggestion}; allowed: {', '.join(allowed)}",
@@ -443,8 +441,7 @@ def _overrides(
             raise err(f"overrides[{model!r}] must be a mapping", "overrides")
         for key in override:
             if key not in OVERRIDE_KEYS:
-                close = difflib.get_close_matches(str(key), OVERRIDE_KEYS, n=1)
-                suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+                suggestion = did_you_mean(key, OVERRIDE_KEYS)
                 raise err(
                     f"unknown key {key!r} in overrides[{model!r}]{suggestion}; "
                     f"allowed: {', '.join(OVERRIDE_KEYS)}",

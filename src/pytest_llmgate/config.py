@@ -8,14 +8,13 @@ validated with the same code, so a typo fails with the file, line and key wherev
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pytest_llmgate.errors import CaseFileError
+from pytest_llmgate.errors import CaseFileError, did_you_mean
 
 PROJECT_FILE = "llmgate.yaml"
 PROJECT_KEYS = ("pricing", "gate", "encodings", "context_windows")
@@ -59,8 +58,7 @@ class GateSettingError(ValueError):
 def _gate_value(key: str, value: Any, source: str, line: int | None) -> Any:
     where = f"{source}:{line}" if line else source
     if key not in GATE_KEYS:
-        close = difflib.get_close_matches(str(key), GATE_KEYS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(key, GATE_KEYS)
         raise GateSettingError(
             f"{where}: unknown gate setting {key!r}{hint}; allowed: {', '.join(GATE_KEYS)}"
         )
@@ -135,8 +133,7 @@ class ProjectConfig:
             )
         for key in document:
             if key not in PROJECT_KEYS:
-                close = difflib.get_close_matches(str(key), PROJECT_KEYS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, PROJECT_KEYS)
                 raise CaseFileError(
                     path, f"unknown key {key!r}{hint}; allowed: {', '.join(PROJECT_KEYS)}", field=str(key)
                 )

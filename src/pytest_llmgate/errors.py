@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -49,3 +51,9 @@ class ConfigError(LlmGateError):
 
 class LlmGateWarning(UserWarning):
     """Something a run could not measure (an unknown price, an unloadable encoding): said, never hidden."""
+
+
+def did_you_mean(key: object, allowed: Sequence[str]) -> str:
+    """` (did you mean 'assert'?)` for a misspelt key, or "" when nothing is close."""
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

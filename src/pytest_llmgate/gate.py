@@ -14,7 +14,14 @@ from typing import Any
 
 from pytest_llmgate.comparison import compare_quality
 from pytest_llmgate.config import GateSettings
-from pytest_llmgate.drift import CaseTokens, EstimatorError, LocalDrift, ObservedDrift, drift_verdict
+from pytest_llmgate.drift import (
+    CaseTokens,
+    EstimatorError,
+    LocalDrift,
+    ObservedDrift,
+    drift_verdict,
+    reported_prompt_tokens,
+)
 from pytest_llmgate.metrics import (
     ModelSummary,
     format_usd,
@@ -307,14 +314,7 @@ def estimator_errors(results: Sequence[CaseResult]) -> list[EstimatorError]:
     by_model: dict[str, list[CaseTokens]] = {}
     for result in results:
         for run in result.runs:
-            reported = next(
-                (
-                    sample.reply.usage.prompt_tokens
-                    for sample in run.samples
-                    if sample.reply is not None and sample.reply.usage.prompt_tokens is not None
-                ),
-                None,
-            )
+            reported = reported_prompt_tokens(run)
             if run.local_prompt_tokens is not None and reported is not None:
                 by_model.setdefault(run.model, []).append(
                     CaseTokens(result.case_id, run.local_prompt_tokens, reported)

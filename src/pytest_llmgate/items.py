@@ -228,25 +228,22 @@ class CaseFileCollector(pytest.File):
             )
 
 
-def session_gate(state: SessionState) -> GateSettings:
-    """The thresholds that apply to the whole run (no case file's own): for reports and routing."""
-    project = state.project
-    gate = GateSettings()
-    if project.gate:
-        gate = gate.merged(project.gate, str(project.path), project.gate_line)
-    return gate.merged(state.settings.gate_overrides, "--llm-gate")
+def resolve_gate(state: SessionState, case_file: CaseFile | None = None) -> GateSettings:
+    """Built-in defaults < llmgate.yaml < the case file's gate: < --llm-gate.
 
-
-def resolve_gate(state: SessionState, case_file: CaseFile) -> GateSettings:
-    """Built-in defaults < llmgate.yaml < the case file's gate: < --llm-gate."""
+    Without a case file: the thresholds of the whole run, for the reports and the routing.
+    """
     project = state.project
     gate = GateSettings()
     try:
         if project.gate:
             gate = gate.merged(project.gate, str(project.path), project.gate_line)
-        gate = gate.merged(case_file.gate, str(case_file.path), case_file.gate_line)
+        if case_file is not None:
+            gate = gate.merged(case_file.gate, str(case_file.path), case_file.gate_line)
         return gate.merged(state.settings.gate_overrides, "--llm-gate")
     except GateSettingError as exc:  # validated at load time; kept for a clear message if not
+        if case_file is None:
+            raise
         raise CaseFileError(case_file.path, str(exc), field="gate") from None
 
 

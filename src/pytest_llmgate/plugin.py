@@ -29,7 +29,7 @@ from pytest_llmgate.items import (
     SessionState,
     gate_failure_text,
     gate_properties,
-    session_gate,
+    resolve_gate,
 )
 from pytest_llmgate.options import Settings, add_options
 from pytest_llmgate.results import CaseResult
@@ -255,7 +255,7 @@ class ResultCollector:
                 self.state.results,
                 self.state.gate_checks,
                 candidate=settings.candidate,
-                settings=session_gate(self.state),
+                settings=resolve_gate(self.state),
             )
         except Exception as exc:
             return [f"llmgate: reports not written ({type(exc).__name__}: {exc}); please report it"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import re
 import tempfile
@@ -296,9 +297,10 @@ class Recorder:
         """The session is over: start no more writes and delete half-written temporary files."""
         self.pending.abandon()
 
-    @property
+    @functools.cached_property
     def _persister(self) -> type[AtomicPersister]:
-        """AtomicPersister bound to this recorder's pending writes (vcrpy wants a class)."""
+        """AtomicPersister bound to this recorder's pending writes (vcrpy wants a class); built
+        once per recorder, not for every cassette."""
         return type("SessionPersister", (AtomicPersister,), {"pending": self.pending})
 
     @property

@@ -8,7 +8,6 @@ llm-rubric judge can open a cassette of its own.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
 from pytest_llmgate.assertions.base import Judge
 from pytest_llmgate.budgets import BudgetBreach, check_budgets
 from pytest_llmgate.cases import Case
-from pytest_llmgate.cassettes import Exchange, RecordingMissing, cassette_path, model_file_name
+from pytest_llmgate.cassettes import Exchange, RecordingMissing, cassette_path, display_path, model_file_name
 from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
 from pytest_llmgate.pricing import PriceTable, call_cost_parts
 from pytest_llmgate.reply import Reply
@@ -118,15 +117,8 @@ def _call_model(
 def describe_failure(error: CallError | RecordingMissing) -> tuple[str, str]:
     """(error kind, one-line message) of a call that produced no reply."""
     if isinstance(error, RecordingMissing):
-        return f"recording-{error.reason}", f"{error.detail}: {_display_path(error.path)}"
+        return f"recording-{error.reason}", f"{error.detail}: {display_path(error.path)}"
     return error.kind, error.message
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
 
 
 @dataclass(frozen=True)

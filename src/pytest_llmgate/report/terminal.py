@@ -19,6 +19,7 @@ from pytest_llmgate.metrics import (
     tags_of,
     unpriced_models,
 )
+from pytest_llmgate.report.model import number, percent
 from pytest_llmgate.results import CaseResult, Outcome
 
 WIDTH = 100
@@ -39,14 +40,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     )
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
 def _usd(value: float | None) -> str:
     """Dollars as the gate messages write them (`format_usd`); n/a like every missing cell."""
     return "n/a" if value is None else format_usd(value)
@@ -61,10 +54,10 @@ def model_table(summaries: Sequence[ModelSummary]) -> str:
         [
             f"{summary.model} ({summary.role})",
             summary.cases,
-            _percent(summary.pass_rate),
-            _fmt(summary.quality, ".1f"),
-            _fmt(summary.latency.mean, ".0f"),
-            _fmt(summary.latency.p95, ".0f"),
+            percent(summary.pass_rate),
+            number(summary.quality, ".1f"),
+            number(summary.latency.mean, ".0f"),
+            number(summary.latency.p95, ".0f"),
             _usd(summary.input_cost_per_1k),
             _usd(summary.output_cost_per_1k),
             _usd(summary.cost_per_success),
@@ -108,7 +101,7 @@ def tag_table(results: Sequence[CaseResult]) -> str | None:
         comparison = compare_quality(subset)
         row = [tag, len(subset)]
         for summary in summaries:
-            row += [_fmt(summary.quality, ".1f"), _usd(summary.cost_per_success)]
+            row += [number(summary.quality, ".1f"), _usd(summary.cost_per_success)]
         row += ["n/a", "n/a"] * (1 + paired - len(summaries))  # a tag no candidate ran
         if paired:
             row.append(
@@ -171,7 +164,7 @@ def summary_lines(
     yield from model_table(summaries).splitlines()
     if any(summary.samples > summary.cases for summary in summaries):
         yield "samples passed: " + ", ".join(
-            f"{summary.model} {_percent(summary.sample_pass_rate)} of {summary.samples}"
+            f"{summary.model} {percent(summary.sample_pass_rate)} of {summary.samples}"
             for summary in summaries
         )
     inflation = output_token_inflation(results)
