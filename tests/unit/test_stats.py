@@ -8,7 +8,9 @@ import statistics
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats as scipy_stats
 
+from pytest_llmgate import stats
 from pytest_llmgate.stats import bootstrap_mean_ci, mcnemar_exact, mean, percentile, wilcoxon_signed_rank
 
 SCIPY_REL = 1e-9
@@ -177,3 +179,38 @@ def test_bootstrap_of_a_constant_is_that_constant() -> None:
 def test_bootstrap_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         bootstrap_mean_ci(**kwargs)  # type: ignore[arg-type]
+
+
+def _skewed(seed: int, n: int) -> list[float]:
+    """Quality differences as suites produce them: mostly ties, a few large moves either way."""
+    rng = random.Random(seed)
+    return [rng.choice([0.0, 0.0, 0.0, 0.0, 100.0, -100.0, 50.0, -33.3]) for _ in range(n)]
+
+
+@pytest.mark.parametrize("n", [300, 2000])
+def test_bootstrap_of_large_samples_matches_scipys_resampling(n: int) -> None:
+    # Past the resampling budget the interval is computed in O(n); it must agree with scipy's
+    # percentile bootstrap (10,000 resamples) within that bootstrap's own resampling noise.
+    values = _skewed(n, n)
+    assert n * 10000 > stats.RESAMPLING_BUDGET
+    low, high = bootstrap_mean_ci(values)
+    expected = scipy_stats.bootstrap(
+        (values,), statistics.fmean, method="percentile", n_resamples=10000, random_state=1, vectorized=False
+    ).confidence_interval
+    width = expected.high - expected.low
+    assert low == pytest.approx(expected.low, abs=0.05 * width)
+    assert high == pytest.approx(expected.high, abs=0.05 * width)
+
+
+def test_bootstrap_switches_method_at_the_budget_without_a_jump() -> None:
+    values = _skewed(5, 150)
+    resampled = bootstrap_mean_ci(values, resamples=stats.RESAMPLING_BUDGET // len(values))
+    analytic = bootstrap_mean_ci(values, resamples=stats.RESAMPLING_BUDGET // len(values) + 1)
+    width = resampled[1] - resampled[0]
+    assert analytic != resampled  # the second call really took the other path
+    assert analytic[0] == pytest.approx(resampled[0], abs=0.06 * width)
+    assert analytic[1] == pytest.approx(resampled[1], abs=0.06 * width)
+
+
+def test_bootstrap_of_a_large_constant_sample_is_that_constant() -> None:
+    assert bootstrap_mean_ci([2.5] * 5000) == (2.5, 2.5)
