@@ -178,7 +178,7 @@ def _cornish_fisher_interval(values: Sequence[float], alpha: float) -> tuple[flo
     if variance <= 0:
         return centre, centre
     spread = math.sqrt(variance / n)
-    skewness = math.fsum((value - centre) ** 3 for value in values) / n / variance**1.5 / math.sqrt(n)
+    skewness = math.fsum((value - centre) ** 3 for value in values) / n / math.pow(variance, 1.5) / math.sqrt(n)
     normal = NormalDist()
 
     def quantile(probability: float) -> float:
