@@ -39,13 +39,22 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts as the API reported them; None where the API did not say."""
+    """Token counts (and a cost, when the API states one) as the API reported them; None where it
+    did not say.
+
+    Providers spell the same numbers differently (`prompt_tokens_details.cached_tokens`, a
+    top-level `cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`; `usage.cost` in USD, xAI's
+    `cost_in_usd_ticks`); the parser reads them all into these fields so that budgets, prices and
+    reports never need to know which provider answered. `reported_cost_usd` is the provider's own
+    bill for the call, kept beside the tokens because it may include fees no price table knows.
+    """
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    reported_cost_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,17 +63,20 @@ class Usage:
             "total_tokens": self.total_tokens,
             "cached_tokens": self.cached_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "reported_cost_usd": self.reported_cost_usd,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Usage:
         data = data or {}
+        cost = data.get("reported_cost_usd")
         return cls(
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
             total_tokens=data.get("total_tokens"),
             cached_tokens=data.get("cached_tokens"),
             reasoning_tokens=data.get("reasoning_tokens"),
+            reported_cost_usd=None if cost is None else float(cost),
         )
 
 

@@ -263,14 +263,18 @@ def _parse_json_body(text: str, status: int, content_type: str | None) -> Reply:
         )
     message = choice.get("message")
     if not isinstance(message, dict):
-        raise _not_a_completion(obj, text, status, "has no choices[0].message")
+        if message is not None or choice.get("finish_reason") != "content_filter":
+            raise _not_a_completion(obj, text, status, "has no choices[0].message")
+        # Azure's output filter withholds the whole message but still bills the call: a reply with
+        # no text that `finish-reason: content_filter` can assert and whose tokens are counted.
+        message = {}
     return Reply(
         text=_message_text(message, status),
         tool_calls=_message_tool_calls(message, status),
         finish_reason=_str_or_none(choice.get("finish_reason")),
         refusal=_str_or_none(message.get("refusal")),
         model=_str_or_none(data.get("model")),
-        usage=_usage(data.get("usage")),
+        usage=_usage(_usage_object(data)),
         raw=data,
     )
 
@@ -371,8 +375,19 @@ def _arguments_text(arguments: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False)
 
 
+def _usage_object(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The usage object of a body or chunk: `usage`, else Groq's `x_groq.usage` (older Groq
+    streams put it only there, in the last chunk)."""
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        return usage
+    groq = obj.get("x_groq")
+    groq_usage = groq.get("usage") if isinstance(groq, dict) else None
+    return groq_usage if isinstance(groq_usage, dict) else None
+
+
 def _usage(raw: Any) -> Usage:
-    """Token counts, each None when absent or null; unknown detail fields are ignored."""
+    """Token counts and the reported cost, each None when absent or null; unknown fields ignored."""
     if not isinstance(raw, dict):
         return Usage()
     prompt_details = raw.get("prompt_tokens_details")
@@ -381,15 +396,73 @@ def _usage(raw: Any) -> Usage:
         prompt_tokens=_count(raw.get("prompt_tokens")),
         completion_tokens=_count(raw.get("completion_tokens")),
         total_tokens=_count(raw.get("total_tokens")),
-        cached_tokens=_count(prompt_details.get("cached_tokens"))
-        if isinstance(prompt_details, dict)
-        else None,
+        cached_tokens=_cached_tokens(raw, prompt_details),
         reasoning_tokens=(
             _count(completion_details.get("reasoning_tokens"))
             if isinstance(completion_details, dict)
             else None
         ),
+        reported_cost_usd=_reported_cost(raw),
     )
+
+
+def _cached_tokens(raw: dict[str, Any], prompt_details: Any) -> int | None:
+    """Prompt tokens served from the cache, wherever the provider put them.
+
+    OpenAI (and most compatible servers) use `prompt_tokens_details.cached_tokens`; Together, the
+    HF router and Moonshot a top-level `cached_tokens`; DeepSeek `prompt_cache_hit_tokens`. The
+    largest count wins: proxies fill the OpenAI field with 0 while passing the provider's own
+    field through, and a cache hit read as 0 would bill cached tokens at the full input price.
+    """
+    counts = [
+        _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None,
+        _count(raw.get("cached_tokens")),
+        _count(raw.get("prompt_cache_hit_tokens")),
+    ]
+    known = [count for count in counts if count is not None]
+    return max(known) if known else None
+
+
+USD_PER_XAI_TICK = 1e-10
+"""xAI bills in ticks of 1e-10 USD (`usage.cost_in_usd_ticks`)."""
+
+
+def _reported_cost(raw: dict[str, Any]) -> float | None:
+    """USD the provider says it billed for the call, or None when it did not say.
+
+    OpenRouter: `cost` (credits, 1 credit = 1 USD); with a bring-your-own-key call that is only
+    OpenRouter's fee, and `cost_details.upstream_inference_cost` is what the upstream provider
+    charged on top. Perplexity: `cost` as an object whose `total_cost` includes the request fee.
+    xAI: `cost_in_usd_ticks`.
+    """
+    cost = raw.get("cost")
+    if isinstance(cost, dict):
+        total = _usd(cost.get("total_cost"))
+        if total is not None:
+            return total
+        parts = [_usd(value) for key, value in cost.items() if key.endswith("_cost")]
+        known = [part for part in parts if part is not None]
+        return sum(known) if known else None
+    usd = _usd(cost)
+    if usd is not None:
+        details = raw.get("cost_details")
+        upstream = _usd(details.get("upstream_inference_cost")) if isinstance(details, dict) else None
+        if raw.get("is_byok") is True and upstream is not None:
+            usd += upstream
+        return usd
+    ticks = _usd(raw.get("cost_in_usd_ticks"))
+    return None if ticks is None else ticks * USD_PER_XAI_TICK
+
+
+def _usd(value: Any) -> float | None:
+    """A finite, non-negative amount of money, else None (a cost we cannot trust is not a cost)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        amount = float(value)
+    except OverflowError:  # an integer past float range
+        return None
+    return amount if 0 <= amount < float("inf") else None
 
 
 def _count(value: Any) -> int | None:
@@ -511,8 +584,7 @@ def _reply_from_chunks(chunks: list[dict[str, Any]], status: int) -> Reply:
     saw_choice = False
     for number, chunk in enumerate(chunks, start=1):
         model = model or _str_or_none(chunk.get("model"))  # Azure's first chunk has model ""
-        if isinstance(chunk.get("usage"), dict):
-            usage = chunk["usage"]  # with include_usage: the last chunk, whose choices are []
+        usage = _usage_object(chunk) or usage  # with include_usage: the last chunk, choices []
         choices = chunk.get("choices")
         if choices is None:
             continue

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.pricing import Price, PriceTable, call_cost, undated
+from pytest_llmgate.pricing import (
+    REPORTED,
+    CallCost,
+    Price,
+    PriceSource,
+    PriceTable,
+    billed_output_tokens,
+    call_cost,
+    call_cost_parts,
+    canonical,
+    cost_of_call,
+    undated,
+)
 from pytest_llmgate.reply import Usage
+from pytest_llmgate.response import parse_chat_completion
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "responses"
 
 
 @pytest.fixture
@@ -132,3 +148,236 @@ def test_override_validation_names_model_and_field(
     with pytest.raises(ValueError, match="price for model") as excinfo:
         table.merged(overrides)  # type: ignore[arg-type]
     assert message in str(excinfo.value)
+
+
+# -- where a price came from ------------------------------------------------------------------
+
+
+def test_builtin_prices_say_they_come_from_the_dated_table(table: PriceTable) -> None:
+    source = table.prices["gpt-4o"].source
+
+    assert source == PriceSource("builtin", checked="2026-11-23")
+    assert source.describe() == "built-in price table, checked 2026-11-23"
+
+
+def test_overridden_prices_say_where_they_were_set(table: PriceTable) -> None:
+    project = table.merged(
+        {"gpt-4o": {"output": 12}, "local": {"input": 1, "output": 2}}, origin="llmgate.yaml"
+    )
+
+    assert project.prices["gpt-4o"].source.describe() == "price set in llmgate.yaml"
+    assert project.prices["local"].source == PriceSource("target", origin="llmgate.yaml")
+    assert project.prices["gpt-5"].source.kind == "builtin"  # untouched entries keep theirs
+    assert table.merged({"x": {"input": 1, "output": 1}}).prices["x"].source.describe() == (
+        "price set for the target"
+    )
+    assert REPORTED.describe() == "cost reported by the API"
+
+
+def test_price_equality_ignores_the_source(table: PriceTable) -> None:
+    assert table.prices["gpt-4o"] == Price(2.50, 1.25, 10.00, source=PriceSource("target", origin="x"))
+
+
+def test_price_source_round_trips_and_rejects_unknown_kinds() -> None:
+    source = PriceSource("builtin", checked="2026-11-23")
+
+    assert PriceSource.from_dict(source.to_dict()) == source
+    with pytest.raises(ValueError, match="kind must be builtin, target or reported, got 'guess'"):
+        PriceSource.from_dict({"kind": "guess"})
+
+
+# -- per-request fees -------------------------------------------------------------------------
+
+
+def test_per_request_fee_is_part_of_every_cost_figure(table: PriceTable) -> None:
+    price = table.merged({"sonar": {"input": 1, "output": 1, "per_request": 0.005}}).lookup("sonar")
+    assert price is not None
+    assert price.per_request == 0.005
+    usage = Usage(prompt_tokens=8, completion_tokens=92, total_tokens=100)
+
+    parts = call_cost_parts(usage, price)
+    cost = cost_of_call(usage, price)
+
+    # 100 tokens at $1 per 1M is $0.0001; the fee of $0.005 is added once per call.
+    assert call_cost(usage, price) == pytest.approx(0.0051, rel=1e-12)
+    assert parts == pytest.approx((0.000008 + 0.005, 0.000092))  # the fee rides on the input side
+    assert cost is not None
+    assert (cost.usd, cost.input_usd, cost.output_usd, cost.request_usd) == pytest.approx(
+        (0.0051, 0.000008, 0.000092, 0.005)
+    )
+
+
+def test_per_request_fee_defaults_to_zero_and_survives_partial_overrides(table: PriceTable) -> None:
+    assert table.prices["gpt-4o"].per_request == 0.0
+    fee = table.merged({"gpt-4o": {"per_request": 0.01}})
+    assert fee.prices["gpt-4o"] == Price(2.50, 1.25, 10.00, per_request=0.01)
+    assert fee.merged({"gpt-4o": {"output": 11}}).prices["gpt-4o"].per_request == 0.01
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"input": 1, "output": 1, "per_request": -0.1}, "field 'per_request' must be finite and >= 0"),
+        ({"input": 1, "output": 1, "per_request": "5c"}, "field 'per_request' must be a number"),
+        ({"input": 1, "output": 1, "per_call": 1}, "unknown field 'per_call' (expected one of input, "
+         "cached_input, output, per_request, example)"),
+    ],
+)  # fmt: skip
+def test_per_request_fee_is_validated(table: PriceTable, entry: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match="price for model 'm'") as excinfo:
+        table.merged({"m": entry})
+    assert message in str(excinfo.value)
+
+
+# -- router and cloud spellings ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("openai/gpt-4o", "gpt-4o"),
+        ("openrouter/openai/gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-35-turbo", "gpt-3.5-turbo"),
+        ("gpt-35-turbo-16k", "gpt-3.5-turbo-16k"),
+        ("azure/gpt-35-turbo-0125", "gpt-3.5-turbo-0125"),
+        ("gpt-4o", "gpt-4o"),
+        ("gpt-4.1-mini", "gpt-4.1-mini"),
+        ("o4-mini", "o4-mini"),
+        ("meta-llama/Llama-3.3-70B-Instruct", "Llama-3.3-70B-Instruct"),
+    ],
+)
+def test_canonical_spells_ids_as_the_vendor_does(model: str, expected: str) -> None:
+    assert canonical(model) == expected
+
+
+@pytest.mark.parametrize(
+    ("requested", "reported", "priced_as"),
+    [
+        ("openai/gpt-4o", None, "gpt-4o"),
+        ("openai/gpt-5-mini", "openai/gpt-5-mini", "gpt-5-mini"),
+        ("my-deployment", "gpt-35-turbo", "gpt-3.5-turbo"),  # an Azure deployment name
+        ("gpt-35-turbo", "gpt-35-turbo-0125", "gpt-3.5-turbo"),
+        ("azure/gpt-4o", "gpt-4o-2024-11-20", "gpt-4o"),
+        ("openrouter/openai/gpt-4.1-nano-2025-04-14", None, "gpt-4.1-nano"),
+    ],
+)
+def test_lookup_matches_provider_prefixed_and_azure_ids(
+    table: PriceTable, requested: str, reported: str | None, priced_as: str
+) -> None:
+    found = table.find(requested, reported)
+
+    assert found is not None
+    assert found == (priced_as, table.prices[priced_as])
+    assert table.lookup(requested, reported) == table.prices[priced_as]
+
+
+def test_a_price_written_for_the_routers_id_wins_over_the_vendors(table: PriceTable) -> None:
+    project = table.merged({"openai/gpt-4o": {"input": 3, "output": 12}}, origin="llm_cases.yaml")
+
+    assert project.find("openai/gpt-4o") == ("openai/gpt-4o", Price(3, 3, 12))
+    assert project.find("gpt-4o") == ("gpt-4o", table.prices["gpt-4o"])
+
+
+def test_prefixed_ids_of_unknown_models_stay_unpriced(table: PriceTable) -> None:
+    assert table.find("meta-llama/Llama-3.3-70B-Instruct") is None
+    assert table.lookup("groq/compound", "groq/compound") is None
+    assert table.lookup("minimax/minimax-m2:free") is None
+
+
+# -- reasoning tokens left out of completion_tokens -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("usage", "billed"),
+    [
+        pytest.param(Usage(12, 1, 241, 2, 228), 229, id="xai-reasoning-beside-completion"),
+        pytest.param(Usage(30, 3, 73), 43, id="gemini-thoughts-only-in-total"),
+        pytest.param(Usage(17, 1515, 1532, None, 704), 1515, id="openai-reasoning-inside-completion"),
+        pytest.param(Usage(10, 5, 12), 5, id="total-below-the-sum"),
+        pytest.param(Usage(None, 1, None, None, 50), 50, id="no-total-reasoning-above-completion"),
+        pytest.param(Usage(None, 9, None, None, 4), 9, id="no-total-reasoning-inside"),
+        pytest.param(Usage(10, None, 20), None, id="no-completion-count"),
+    ],
+)
+def test_billed_output_tokens_add_reasoning_the_provider_left_out(usage: Usage, billed: int | None) -> None:
+    assert billed_output_tokens(usage) == billed
+
+
+def test_computed_xai_cost_matches_what_xai_billed(table: PriceTable) -> None:
+    """The parsed usage and the reasoning rule together reproduce xAI's own bill to the tick."""
+    usage = parse_chat_completion((FIXTURES / "chat_xai_cost_ticks.json").read_bytes()).usage
+    price = table.merged({"grok-3-mini": {"input": 0.30, "cached_input": 0.075, "output": 0.50}}).lookup(
+        "grok-3-mini"
+    )
+    assert price is not None
+
+    cost = cost_of_call(usage, price)
+
+    # 16 uncached * 0.30 + 4 cached * 0.075 + (1 + 100 reasoning) * 0.50 = 55.6 USD per 1M tokens.
+    assert cost is not None
+    assert cost.usd == pytest.approx(0.0000556, rel=1e-9)
+    assert cost.reported_usd == pytest.approx(cost.usd, rel=1e-9)
+    assert cost.source.kind == "target"
+
+
+# -- computed, reported, or unknown -----------------------------------------------------------
+
+
+def test_reported_cost_is_used_when_the_model_has_no_price(table: PriceTable) -> None:
+    usage = parse_chat_completion((FIXTURES / "chat_perplexity_cost.json").read_bytes()).usage
+    assert table.lookup("sonar") is None
+
+    cost = cost_of_call(usage, table.lookup("sonar"))
+
+    assert cost == CallCost(usd=0.0051, source=REPORTED, reported_usd=0.0051)
+    assert cost.source.describe() == "cost reported by the API"
+
+
+def test_reported_cost_is_shown_beside_a_computed_one(table: PriceTable) -> None:
+    reply = parse_chat_completion((FIXTURES / "chat_openrouter_cost.json").read_bytes())
+    price = table.lookup("openai/gpt-4o-mini", reply.model)
+
+    cost = cost_of_call(reply.usage, price)
+
+    # 1000 * 0.15 + 500 * 0.60 = 450 USD per 1M tokens: OpenRouter passes OpenAI's price through.
+    assert cost is not None
+    assert cost.usd == pytest.approx(0.00045, rel=1e-12)
+    assert cost.source == PriceSource("builtin", checked="2026-11-23")
+    assert cost.reported_usd == 0.00045
+
+
+def test_price_wins_over_a_different_reported_cost(table: PriceTable) -> None:
+    usage = Usage(prompt_tokens=1000, completion_tokens=0, total_tokens=1000, reported_cost_usd=0.5)
+
+    cost = cost_of_call(usage, table.lookup("gpt-4o"))
+
+    assert cost is not None
+    assert cost.usd == pytest.approx(0.0025)  # 1000 prompt tokens at $2.50 per 1M
+    assert (cost.reported_usd, cost.source.kind) == (0.5, "builtin")
+
+
+def test_reported_cost_fills_in_when_the_counts_are_incomplete(table: PriceTable) -> None:
+    usage = Usage(prompt_tokens=100, reported_cost_usd=0.0007)
+
+    assert cost_of_call(usage, table.lookup("gpt-4o")) == CallCost(0.0007, REPORTED, reported_usd=0.0007)
+
+
+@pytest.mark.parametrize("usage", [Usage(), Usage(prompt_tokens=5, completion_tokens=5)])
+def test_cost_is_unknown_without_price_or_reported_cost(usage: Usage) -> None:
+    assert cost_of_call(usage, None) is None
+
+
+def test_content_filtered_azure_reply_is_billed_at_the_gpt35_price(table: PriceTable) -> None:
+    reply = parse_chat_completion((FIXTURES / "chat_azure_content_filter.json").read_bytes())
+    price = table.lookup("my-azure-deployment", reply.model)
+    assert price is not None
+
+    # 13 prompt * 0.50 + 21 completion * 1.50 = 38 USD per 1M tokens, though no text came back.
+    assert call_cost(reply.usage, price) == pytest.approx(0.000038, rel=1e-12)
+
+
+def test_call_cost_round_trips(table: PriceTable) -> None:
+    cost = cost_of_call(Usage(10, 5, 15, reported_cost_usd=0.1), table.lookup("gpt-4o"))
+    assert cost is not None
+
+    assert CallCost.from_dict(cost.to_dict()) == cost

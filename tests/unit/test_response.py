@@ -27,15 +27,17 @@ def expected(
     refusal: str | None = None,
     model: str | None,
     usage: tuple[int | None, int | None, int | None, int | None, int | None] = (None,) * 5,
+    cost: float | None = None,
 ) -> dict[str, Any]:
-    """The Reply.to_dict() we expect; usage is (prompt, completion, total, cached, reasoning)."""
+    """The Reply.to_dict() we expect; usage is (prompt, completion, total, cached, reasoning) and
+    `cost` the USD the API reported."""
     return Reply(
         text=text,
         tool_calls=tuple(ToolCall(name=name, arguments=args, id=call_id) for name, args, call_id in calls),
         finish_reason=finish,
         refusal=refusal,
         model=model,
-        usage=Usage(*usage),
+        usage=Usage(*usage, reported_cost_usd=cost),
     ).to_dict()
 
 
@@ -178,6 +180,61 @@ REPLY_CASES = [
         SSE,
         expected("Done.", model="gpt-4o-mini-2024-07-18", usage=(15, 2, 17, 0, 0)),
         id="stream-azure-empty-first-chunk",
+    ),
+    # Other OpenAI-compatible providers: the same fields, spelled their way (../shared/real-providers).
+    pytest.param(
+        "chat_azure_content_filter.json",
+        JSON,
+        expected("", finish="content_filter", model="gpt-35-turbo", usage=(13, 21, 34, None, None)),
+        id="azure-content-filter-without-message-is-billed",
+    ),
+    pytest.param(
+        "stream_x_groq_usage.sse",
+        SSE,
+        expected("Fast answer.", model="llama3-8b-8192", usage=(22, 4, 26, None, None)),
+        id="groq-usage-only-in-x_groq",
+    ),
+    pytest.param(
+        "chat_top_level_cached_tokens.json",
+        JSON,
+        expected("Two.", model="kimi-k2.6", usage=(40, 12, 52, 32, 9)),
+        id="top-level-cached-tokens",
+    ),
+    pytest.param(
+        "chat_deepseek_cache_hit.json",
+        JSON,
+        expected("Cached.", model="deepseek-chat", usage=(600, 3, 603, 576, None)),
+        id="deepseek-prompt-cache-hit-tokens",
+    ),
+    pytest.param(
+        "chat_openrouter_cost.json",
+        JSON,
+        expected("Routed.", model="openai/gpt-4o-mini", usage=(1000, 500, 1500, 0, 0), cost=0.00045),
+        id="openrouter-usage-cost",
+    ),
+    pytest.param(
+        "chat_perplexity_cost.json",
+        JSON,
+        expected("About 800,000 people.[1]", model="sonar", usage=(8, 92, 100, None, None), cost=0.0051),
+        id="perplexity-cost-object",
+    ),
+    pytest.param(
+        "chat_xai_cost_ticks.json",
+        JSON,
+        expected("Yes", model="grok-3-mini", usage=(20, 1, 121, 4, 100), cost=556000 * 1e-10),
+        id="xai-cost-in-usd-ticks",
+    ),
+    pytest.param(
+        "chat_gemini_hidden_thoughts.json",
+        JSON,
+        expected("Noon.", model="gemini-2.5-flash", usage=(30, 3, 73, None, None)),
+        id="gemini-total-above-prompt-plus-completion",
+    ),
+    pytest.param(
+        "stream_cumulative_usage.sse",
+        SSE,
+        expected("Paris [1]", model="sonar", usage=(7, 3, 10, None, None), cost=0.00501),
+        id="perplexity-stream-cumulative-usage",
     ),
 ]
 
@@ -464,6 +521,123 @@ def test_stream_error_event_is_an_api_error() -> None:
         parse_chat_completion(body, content_type=SSE)
 
 
+def completion_with_usage(usage: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12, **usage},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("usage", "cached"),
+    [
+        pytest.param(
+            {"prompt_tokens_details": {"cached_tokens": 0}, "prompt_cache_hit_tokens": 8}, 8, id="proxy-zero"
+        ),
+        pytest.param({"cached_tokens": 6, "prompt_tokens_details": {"cached_tokens": None}}, 6, id="null"),
+        pytest.param({"prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": 10}, 0, id="deepseek-miss"),
+        pytest.param({"cached_tokens": "8", "prompt_cache_hit_tokens": True}, None, id="not-counts"),
+    ],
+)
+def test_cached_tokens_take_the_largest_count_any_spelling_gives(
+    usage: dict[str, Any], cached: int | None
+) -> None:
+    assert parse_chat_completion(completion_with_usage(usage)).usage.cached_tokens == cached
+
+
+@pytest.mark.parametrize(
+    ("usage", "cost"),
+    [
+        pytest.param({"cost": 0.002, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.002}},
+                     0.002, id="openrouter-upstream-equal-to-cost-not-added"),
+        pytest.param({"cost": 0.0001, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.003}},
+                     0.0031, id="openrouter-byok-fee-plus-upstream"),
+        pytest.param({"cost": 0}, 0.0, id="free-model-costs-zero"),
+        pytest.param({"cost": {"input_tokens_cost": 0.001, "output_tokens_cost": 0.002,
+                               "request_cost": 0.005}}, 0.008, id="perplexity-parts-without-total"),
+        pytest.param({"cost": {"total_cost": 0.009, "request_cost": 0.005}}, 0.009,
+                     id="perplexity-total-wins"),
+        pytest.param({"cost_in_usd_ticks": 25_000_000}, 0.0025, id="xai-ticks"),
+        pytest.param({"cost": -1}, None, id="negative"),
+        pytest.param({"cost": "0.1"}, None, id="text"),
+        pytest.param({"cost": True}, None, id="boolean"),
+        pytest.param({"cost": {"currency": "USD"}}, None, id="object-without-amounts"),
+        pytest.param({"cost_in_usd_ticks": 10**400}, None, id="ticks-past-float-range"),
+        pytest.param({}, None, id="absent"),
+    ],
+)  # fmt: skip
+def test_reported_cost_is_read_in_usd(usage: dict[str, Any], cost: float | None) -> None:
+    reported = parse_chat_completion(completion_with_usage(usage)).usage.reported_cost_usd
+
+    assert reported == (None if cost is None else pytest.approx(cost, rel=1e-12))
+
+
+def test_content_filter_without_message_keeps_the_filter_verdict_in_raw() -> None:
+    reply = parse_chat_completion(read_fixture("chat_azure_content_filter.json"))
+
+    assert reply.raw["choices"][0]["content_filter_results"]["violence"]["filtered"] is True
+    assert reply.tool_calls == ()
+    assert reply.refusal is None
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        pytest.param({"finish_reason": "stop"}, id="stop"),
+        pytest.param({"finish_reason": None}, id="none"),
+        pytest.param({"finish_reason": "content_filter", "message": "blocked"}, id="message-not-object"),
+    ],
+)
+def test_only_a_content_filter_may_leave_out_the_message(choice: dict[str, Any]) -> None:
+    with pytest.raises(ResponseError, match=r"has no choices\[0\]\.message"):
+        parse_chat_completion(json.dumps({"choices": [{"index": 0, **choice}]}))
+
+
+def test_content_filter_with_null_message_is_a_reply() -> None:
+    body = {
+        "choices": [{"index": 0, "message": None, "finish_reason": "content_filter"}],
+        "usage": {"prompt_tokens": 3},
+    }
+
+    reply = parse_chat_completion(json.dumps(body))
+
+    assert (reply.text, reply.finish_reason, reply.usage.prompt_tokens) == ("", "content_filter", 3)
+
+
+def test_stream_usage_beats_x_groq_usage_in_the_same_chunk_and_later_chunks_win() -> None:
+    first = delta_chunk({"content": "a"}) | {
+        "x_groq": {"usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    }
+    last = delta_chunk({}, finish="stop") | {
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        "x_groq": {"id": "req", "usage": {"prompt_tokens": 99, "completion_tokens": 99}},
+    }
+
+    usage = parse_chat_completion(sse(first, last)).usage
+
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (5, 2, 7)
+
+
+def test_x_groq_usage_of_a_plain_completion_is_read() -> None:
+    body = json.loads(completion_with_usage({}))
+    body["x_groq"] = {"id": "req", "usage": body.pop("usage")}
+
+    assert parse_chat_completion(json.dumps(body)).usage.total_tokens == 12
+
+
+def test_usage_round_trips_with_the_reported_cost_and_reads_results_written_before_it() -> None:
+    reply = parse_chat_completion(read_fixture("chat_openrouter_cost.json"))
+
+    assert Reply.from_dict(reply.to_dict()).usage == reply.usage
+    old = reply.to_dict()
+    del old["usage"]["reported_cost_usd"]
+    assert Reply.from_dict(old).usage.reported_cost_usd is None
+    assert Reply.from_dict(old).usage.prompt_tokens == 1000
+
+
 def test_gzip_body_is_named_as_such() -> None:
     with pytest.raises(ResponseError, match="still gzip-compressed"):
         parse_chat_completion(b"\x1f\x8b\x08\x00rest")
@@ -503,7 +677,9 @@ json_values = st.recursive(
 chat_keys = st.sampled_from(
     ["choices", "message", "delta", "content", "tool_calls", "function", "function_call", "name",
      "arguments", "index", "usage", "model", "finish_reason", "refusal", "error", "object", "type",
-     "custom", "audio", "transcript", "text", "prompt_tokens_details", "cached_tokens"]
+     "custom", "audio", "transcript", "text", "prompt_tokens_details", "cached_tokens", "x_groq",
+     "prompt_cache_hit_tokens", "cost", "total_cost", "cost_details", "upstream_inference_cost",
+     "is_byok", "cost_in_usd_ticks"]
 )  # fmt: skip
 # Objects keyed like chat completions, so the shapes the parser inspects are actually reached.
 chat_like = st.recursive(
