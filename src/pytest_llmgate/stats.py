@@ -178,7 +178,8 @@ def _cornish_fisher_interval(values: Sequence[float], alpha: float) -> tuple[flo
     if variance <= 0:
         return centre, centre
     spread = math.sqrt(variance / n)
-    skewness = math.fsum((value - centre) ** 3 for value in values) / n / math.pow(variance, 1.5) / math.sqrt(n)
+    third_moment = math.fsum((value - centre) ** 3 for value in values) / n
+    skewness = third_moment / math.pow(variance, 1.5) / math.sqrt(n)
     normal = NormalDist()
 
     def quantile(probability: float) -> float:
