@@ -116,16 +116,30 @@ def _tests_reason(label: str, run: SandboxRun, timeout: float) -> str:
     if run.timed_out:
         where = f" in {run.running}" if run.running else ""
         parts.append(f"timed out after {timeout:g} s{where}, killed")
+    elif run.broken:
+        parts.append(run.broken)
     elif run.setup_error:
         parts.append(run.setup_error)
     elif not run.finished:
         parts.append(_exit_description(run))
-    failures = [f"{outcome.name}: {outcome.error}" for outcome in run.outcomes if not outcome.passed]
+    failures = [
+        f"{outcome.name}: {outcome.error}"
+        for outcome in run.outcomes
+        if not outcome.passed and outcome.kind not in ("broken", "skipped")
+    ]
     parts.extend(failures[:2])
     if len(failures) > 2:
         parts.append(f"{len(failures) - 2} more failed")
+    if run.noticed and run.passed < run.total:
+        parts.append(
+            "the code tried to cheat: "
+            + ", ".join(run.noticed[:3])
+            + " (in its own process; the tests run in another)"
+        )
     if run.blocked and run.passed < run.total:
         parts.append("blocked: " + ", ".join(run.blocked[:3]))
+    if run.weaker:
+        parts.append("weaker sandbox: " + ", ".join(run.weaker))
     return "; ".join(parts)
 
 

@@ -165,3 +165,22 @@ def test_python_tests_bad_configuration(entry: dict[str, Any], field: str, messa
     error = config_error({"type": "python-tests", **entry})
     assert error.field == field
     assert message in error.message
+
+
+def test_python_tests_say_when_the_code_ends_its_own_process() -> None:
+    reply = "import os\ndef add(a, b):\n    os._exit(3)\n"
+    result = run({"type": "python-tests", "value": TESTS}, reply)
+    assert not result.passed
+    assert result.reason == (
+        "python-tests: 0/2 passed; the code ended its process during test_add (exit status 3): "
+        "it broke the runner"
+    )
+
+
+def test_python_tests_name_tampering_with_the_code_process_as_a_cheat() -> None:
+    reply = "import builtins\nbuiltins.abs = lambda x: 0\ndef add(a, b):\n    return 0\n"
+    result = run({"type": "python-tests", "value": TESTS}, reply)
+    assert not result.passed
+    assert result.reason.endswith(
+        "the code tried to cheat: replaced builtins.abs (in its own process; the tests run in another)"
+    )

@@ -6,6 +6,7 @@ and the privilege drop switched off, to prove the audit hook holds on its own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.sandbox import SandboxPolicy, make_audit_hook, run_python_tests
+from pytest_llmgate.sandbox import SandboxPolicy, child, make_audit_hook, run_python_tests
 
 from .helpers import run
 
@@ -30,12 +31,16 @@ HOOK_ONLY = SandboxPolicy(network_namespace=False, drop_privileges=False)
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_folders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_leftover_folders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Every run removes its temp folder, whatever the code did.
 
     Sandbox folders go to a private parent (world-traversable, like /tmp, so the `nobody` child can
     still enter its own folder), which keeps parallel workers from seeing each other's folders.
+    pytest's own base temp folder is settled first, else it would land in that private parent.
     """
+    tmp_path_factory.getbasetemp()
     parent = tempfile.mkdtemp(prefix="llmgate-test-")
     os.chmod(parent, 0o755)
     monkeypatch.setattr(tempfile, "tempdir", parent)
@@ -199,3 +204,169 @@ def test_the_audit_hook_allows_the_folder_and_refuses_elsewhere(tmp_path: Path) 
         "socket.connect",
         "sqlite3.connect '/etc/x.db'",
     ]
+
+
+# --- two processes: honest code keeps working, values cross as plain data only -----------------
+
+HONEST_CODE = """
+import math
+from collections import Counter
+class AppError(Exception):
+    pass
+class NotFound(AppError, KeyError):
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+class Stack:
+    def __init__(self):
+        self.items = []
+    def push(self, item):
+        self.items.append(item)
+    def pop(self):
+        if not self.items:
+            raise IndexError("pop from empty stack")
+        return self.items.pop()
+    def __len__(self):
+        return len(self.items)
+class Node:
+    def __init__(self, val, next=None):
+        self.val, self.next = val, next
+def fib(n):
+    a, b = 0, 1
+    for _ in range(n):
+        yield a
+        a, b = b, a + b
+def find(mapping, key):
+    if key not in mapping:
+        raise NotFound(key)
+    return mapping[key]
+def sort_in_place(items):
+    items.sort()
+def apply(function, value):
+    return function(value)
+def count(text):
+    return Counter(text.split())
+def area(radius):
+    return math.pi * radius * radius
+def reverse(head):
+    previous = None
+    while head:
+        head.next, previous, head = previous, head, head.next
+    return previous
+"""
+HONEST_TESTS = """
+import pytest
+import solution
+from solution import Stack, NotFound
+def test_class():
+    stack = Stack()
+    stack.push(1)
+    stack.push(2)
+    assert len(stack) == 2 and stack.pop() == 2 and stack.items == [1]
+    assert isinstance(stack, Stack) and stack == stack
+    with pytest.raises(IndexError, match="empty"):
+        Stack().pop()
+def test_generator():
+    assert list(fib(5)) == [0, 1, 1, 2, 3]
+def test_solution_exceptions_keep_their_hierarchy_and_attributes():
+    with pytest.raises(NotFound) as info:
+        find({}, "a")
+    assert info.value.key == "a"
+    for expected in (solution.AppError, KeyError):
+        with pytest.raises(expected):
+            find({}, "b")
+def test_in_place_arguments_are_written_back():
+    items = [3, 1, 2]
+    sort_in_place(items)
+    assert items == [1, 2, 3]
+def test_functions_passed_in_run_here():
+    assert apply(lambda value: value * 2, 21) == 42
+def test_stdlib_containers_cross_as_themselves():
+    assert count("a b a") == {"a": 2, "b": 1}
+    assert area(1) == pytest.approx(3.14159, rel=1e-3)
+def test_linked_objects():
+    node = reverse(Node(1, Node(2, Node(3))))
+    values = []
+    while node:
+        values.append(node.val)
+        node = node.next
+    assert values == [3, 2, 1]
+"""
+
+
+def test_honest_code_passes_classes_generators_exceptions_callbacks_and_imports() -> None:
+    outcome = run_python_tests(HONEST_CODE, HONEST_TESTS)
+    assert [item.error for item in outcome.outcomes if not item.passed] == []
+    assert outcome.passed == outcome.total == 7
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the drop needs root")
+def test_as_root_the_code_runs_as_nobody_even_with_the_interpreter_under_a_closed_folder() -> None:
+    code = "import os, json, fractions\ndef add(a, b):\n    return a + b\nUID = os.getuid()\n"
+    tests = "def test_add():\n    assert add(2, 3) == 5\ndef test_uid():\n    assert UID == 65534\n"
+    outcome = run_python_tests(code, tests)
+    assert outcome.passed == 2, outcome
+    assert outcome.uid == 65534
+    assert outcome.weaker == () or not outcome.network_namespace
+
+
+def test_a_truth_test_asks_the_code_but_a_comparison_is_refused() -> None:
+    code = "class Yes:\n    def __bool__(self):\n        return True\ndef is_valid(x):\n    return Yes()\n"
+    tests = (
+        "def test_valid():\n    assert is_valid(1)\n"
+        "def test_invalid():\n    assert not is_valid(-1)\n"
+        "def test_equal():\n    assert is_valid(1) == True\n"
+        "def test_swallowed():\n"
+        "    try:\n        assert is_valid(1) == True\n    except BaseException:\n        pass\n"
+    )
+    outcome = run_python_tests(code, tests)
+    verdicts = {item.name: (item.passed, item.kind) for item in outcome.outcomes}
+    assert verdicts == {
+        "test_valid": (True, ""),  # no operand reaches the code: a rigged __bool__ = returning True
+        "test_invalid": (False, ""),
+        "test_equal": (False, "untrusted"),
+        "test_swallowed": (False, "untrusted"),  # catching the refusal does not help
+    }
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        ["i", "12", "extra"],
+        ["x", 1],
+        ["l", [["i", "zz"]]],
+        ["d", [[["l", []], ["N"]]]],  # an unhashable key
+        {"i": "1"},
+        ["D", "os.system", []],
+        ["h", 1, None, "solution.Y", "extra"],
+    ],
+)
+def test_the_wire_decoder_rejects_anything_an_encoder_would_not_write(node: object) -> None:
+    codec = child.Codec(lambda value: ["h", 0], _no_refs)
+    with pytest.raises(child.WireError):
+        codec.decode(node)
+
+
+def _no_refs(node: list[object]) -> object:
+    raise child.WireError("no references here")
+
+
+def test_the_wire_format_keeps_exact_plain_types_and_refers_to_everything_else() -> None:
+    class Rigged(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = int.__hash__
+
+    refs: list[object] = []
+    codec = child.Codec(
+        lambda value: refs.append(value) or ["h", len(refs)], lambda node: ("handle", node[1])
+    )
+    value = {
+        "n": [1, -(2**200), 2.5, float("inf"), (None, True)],
+        "s": {b"x", frozenset({3})},
+        4: range(1, 9, 2),
+    }
+    assert codec.decode(json.loads(json.dumps(codec.encode(value)))) == value
+    assert codec.decode(codec.encode([Rigged(5)])) == [("handle", 1)]
+    assert [type(ref) for ref in refs] == [Rigged]
