@@ -10,29 +10,43 @@ The SDK's own retries are off (`max_retries=0`): `resilience.ResilientCaller` re
 so every attempt is counted in `ModelClient.stats`, goes through the cassette (a recorded retry
 replays in order), honours Retry-After, stops at an open circuit breaker and at the session's
 time limit.
+
+Why the connection pool is our own: httpx's timeout applies to each socket operation, so a
+server that drips its body a byte a second, or an event stream that sends keep-alive comments
+forever, never times out, and a CI job hangs until its runner kills it. Every socket operation
+of a call is given only what is left of the call's own deadline (`--llm-timeout`, or less when
+the session's `--llm-time-limit` ends sooner), so the whole call ends in time, on every wire
+format, whether the SDK, vcrpy or our parser reads the body. The pool also stops reading a body
+past `--llm-max-response-bytes`. Both fire below vcrpy, which then records nothing of the call.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore2
 import httpx2
 
 from pytest_llmgate.cassettes import LATENCY_HEADER, RecordingMissing
 from pytest_llmgate.recording import RecordingTransport
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRY_WAIT_S,
     CallError,
     CallStats,
     CircuitBreakers,
     Deadline,
     ResilientCaller,
+    ResponseTooLarge,
     RetryPolicy,
     parse_retry_after,
     parse_should_retry,
@@ -53,7 +67,9 @@ class ClientSettings:
     recorded retry is replayed anyway. `time_limit_s` bounds all calls of the session together;
     `circuit_threshold` consecutive retryable failures of one model open its circuit breaker
     (0 turns breakers off) and `circuit_cooldown_s` later one trial call is let through (None:
-    the circuit stays open for the rest of the session).
+    the circuit stays open for the rest of the session). `timeout_s` bounds one request from
+    connect to the body's last byte; a Retry-After over `max_retry_wait_s` fails the call; a
+    body over `max_response_bytes` fails it too.
     """
 
     base_url: str | None = None
@@ -66,10 +82,16 @@ class ClientSettings:
     circuit_cooldown_s: float | None = 60.0
     time_limit_s: float | None = None
     model_concurrency: tuple[tuple[str, int], ...] = ()  # (model, most calls in flight at once)
+    max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __post_init__(self) -> None:
         # Fail when the settings are made, not on the first model call.
         self.retry_policy()
+        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int):
+            raise ValueError(f"max_response_bytes must be a whole number, got {self.max_response_bytes!r}")
+        if self.max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {self.max_response_bytes}")
         CircuitBreakers(self.circuit_threshold, self.circuit_cooldown_s)
         Deadline(self.time_limit_s)
 
@@ -86,6 +108,8 @@ class ClientSettings:
         circuit_cooldown_s: float | None = 60.0,
         time_limit_s: float | None = None,
         model_concurrency: tuple[tuple[str, int], ...] = (),
+        max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> ClientSettings:
         return cls(
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
@@ -98,6 +122,8 @@ class ClientSettings:
             circuit_cooldown_s=circuit_cooldown_s,
             time_limit_s=time_limit_s,
             model_concurrency=model_concurrency,
+            max_retry_wait_s=max_retry_wait_s,
+            max_response_bytes=max_response_bytes,
         )
 
     def retry_policy(self) -> RetryPolicy:
@@ -105,6 +131,7 @@ class ClientSettings:
             max_retries=self.max_retries,
             base_delay_s=self.retry_base_delay_s,
             max_delay_s=self.retry_max_delay_s,
+            max_retry_wait_s=self.max_retry_wait_s,
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -147,7 +174,10 @@ class ModelClient:
             sleep=sleep,
             uniform=uniform or random.Random().uniform,
         )
-        http_client = httpx2.Client(transport=RecordingTransport(), timeout=settings.timeout_s)
+        tls = httpx2.create_ssl_context()  # made once, shared: building one costs ~20 ms
+        transport = RecordingTransport(verify=tls)
+        transport._pool = _BoundedPool(settings.max_response_bytes, tls)  # see the module docstring
+        http_client = httpx2.Client(transport=transport, timeout=settings.timeout_s)
         kwargs: dict[str, Any] = {
             "api_key": settings.api_key or PLACEHOLDER_KEY,
             "timeout": settings.timeout_s,
@@ -184,26 +214,33 @@ class ModelClient:
             return self._caller.call(model, lambda remaining: self._attempt(request, model, remaining))
 
     def _attempt(self, request: dict[str, Any], model: str, remaining_s: float | None) -> Reply:
-        """One request. Its timeout is cut to what is left of the time limit, if that is less."""
+        """One request, bounded as a whole (connect to last byte) by the timeout, or by what is
+        left of the time limit if that is less."""
         import openai
 
         clipped = remaining_s is not None and remaining_s < self.settings.timeout_s
+        bound_s = remaining_s if clipped and remaining_s is not None else self.settings.timeout_s
         params = {**request, "timeout": remaining_s} if clipped else request
+        token = _call_deadline.set(time.monotonic() + bound_s)
         try:
             raw = self._client.chat.completions.with_raw_response.create(**params)
             http = raw.http_response
             body = http.read()
         except RecordingMissing:
             raise
+        except ResponseTooLarge as exc:
+            raise _too_large(exc) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc.response) from None
-        except openai.APITimeoutError:
+        except (openai.APITimeoutError, httpx2.TimeoutException):
             if clipped and remaining_s is not None:
                 raise self.deadline.error(
-                    model, f"no answer in the last {remaining_s:.1f} s of the time limit"
+                    model, f"no complete answer in the last {remaining_s:.1f} s of the time limit"
                 ) from None
             raise CallError(
-                "timeout", f"no answer within {self.settings.timeout_s:g} s (raise it with --llm-timeout)"
+                "timeout",
+                f"no complete answer within {self.settings.timeout_s:g} s (the whole call, a slow "
+                "body or an endless stream included; raise it with --llm-timeout)",
             ) from None
         except openai.APIConnectionError as exc:
             missing = _find_cause(exc, RecordingMissing)
@@ -220,6 +257,10 @@ class ModelClient:
             if missing is not None:
                 raise missing from None
             raise CallError("sdk", f"{type(exc).__name__}: {exc}") from None
+        finally:
+            _call_deadline.reset(token)
+        if len(body) > self.settings.max_response_bytes:  # a compressed body that inflated past it
+            raise _too_large(ResponseTooLarge(len(body), self.settings.max_response_bytes, decoded=True))
         try:
             return parse_chat_completion(
                 body, status=http.status_code, content_type=http.headers.get("content-type")
@@ -252,6 +293,141 @@ class ModelClient:
             should_retry=parse_should_retry(headers),
             replayed=LATENCY_HEADER in headers,
         )
+
+
+def _too_large(exc: ResponseTooLarge) -> CallError:
+    # Kind "response": not retried, the same request would bring the same body (and bill it).
+    return CallError("response", exc.describe())
+
+
+_call_deadline: ContextVar[float | None] = ContextVar("llmgate_call_deadline", default=None)
+"""When (time.monotonic) the calling thread's model call must be over; None outside a call."""
+
+
+def _time_left(timeout: float | None, error: type[httpcore2.TimeoutException]) -> float | None:
+    """A socket operation's timeout cut to what is left of the call's deadline; `error` once
+    nothing is."""
+    deadline = _call_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the call's time is up")
+    return left if timeout is None else min(timeout, left)
+
+
+class _BoundedStream(httpcore2.NetworkStream):
+    """A connection whose every read and write ends by the calling thread's call deadline."""
+
+    def __init__(self, inner: httpcore2.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _time_left(timeout, httpcore2.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _time_left(timeout, httpcore2.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore2.NetworkStream:
+        left = _time_left(timeout, httpcore2.ConnectTimeout)
+        return _BoundedStream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore2.NetworkBackend):
+    """Opens `_BoundedStream`s; connecting, too, ends by the call deadline."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore2.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+    ) -> httpcore2.NetworkStream:
+        left = _time_left(timeout, httpcore2.ConnectTimeout)
+        return _BoundedStream(self._inner.connect_tcp(host, port, left, local_address, socket_options))
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+    ) -> httpcore2.NetworkStream:
+        left = _time_left(timeout, httpcore2.ConnectTimeout)
+        return _BoundedStream(self._inner.connect_unix_socket(path, left, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _BoundedPool(httpcore2.ConnectionPool):
+    """httpx2's default pool (same limits, TLS and HTTP/1.1) over `_BoundedBackend`, whose
+    response bodies stop at `max_response_bytes`."""
+
+    def __init__(self, max_response_bytes: int, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(
+            ssl_context=ssl_context,
+            max_connections=100,  # httpx2's DEFAULT_LIMITS
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_BoundedBackend(),
+        )
+        self.max_response_bytes = max_response_bytes
+
+    def handle_request(self, request: httpcore2.Request) -> httpcore2.Response:
+        response = super().handle_request(request)
+        announced = _content_length(response.headers)
+        if announced is not None and announced > self.max_response_bytes:
+            response.close()  # unread: the connection is dropped, not reused
+            raise ResponseTooLarge(0, self.max_response_bytes, announced_bytes=announced)
+        assert isinstance(response.stream, Iterable)
+        response.stream = _CappedBody(response.stream, self.max_response_bytes)
+        return response
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class _CappedBody:
+    """A response body that raises `ResponseTooLarge` instead of yielding past `limit` bytes."""
+
+    def __init__(self, stream: Iterable[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = 0
+        for chunk in self._stream:
+            read += len(chunk)
+            if read > self._limit:
+                raise ResponseTooLarge(read, self._limit)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
 
 
 def _find_cause(exc: BaseException, kind: type[RecordingMissing]) -> RecordingMissing | None:

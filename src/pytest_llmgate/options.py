@@ -46,6 +46,20 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _ini_or_flag(config: pytest.Config, name: str, parse: Any, default: Any) -> Any:
+    """The flag's value, else the ini value parsed like the flag (a bad one is a UsageError)."""
+    value = config.getoption(name)
+    if value is not None:
+        return value
+    text = config.getini(name)
+    if not text:
+        return default
+    try:
+        return parse(str(text).strip())
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini {name} = {text!r}: {exc}") from None
+
+
 def _model_limit(text: str) -> tuple[str, int]:
     model, sep, limit = text.rpartition("=")
     if not sep or not model.strip():
@@ -168,6 +182,22 @@ def add_options(parser: pytest.Parser) -> None:
         help="overall limit for all model calls of the run; calls after it fail at once",
     )
     group.addoption(
+        "--llm-max-retry-wait",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="longest Retry-After a call waits for (default 60); a server asking for longer fails "
+        "the call at once, not retried (ini llm_max_retry_wait)",
+    )
+    group.addoption(
+        "--llm-max-response-bytes",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="largest response body read (default 10485760, 10 MiB); a larger one fails the call and "
+        "is not recorded (ini llm_max_response_bytes)",
+    )
+    group.addoption(
         "--llm-report",
         type=_report_path,
         action="append",
@@ -188,6 +218,12 @@ def add_options(parser: pytest.Parser) -> None:
         default=list(DEFAULT_FILE_PATTERNS),
     )
     parser.addini("llm_record_mode", "default record mode (none, once, new_episodes, all)", default="none")
+    parser.addini(
+        "llm_max_retry_wait", "longest Retry-After waited for, in seconds (default 60)", default=None
+    )
+    parser.addini(
+        "llm_max_response_bytes", "largest response body read, in bytes (default 10485760)", default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -210,6 +246,8 @@ class Settings:
     max_retries: int = 3
     time_limit_s: float | None = None
     reports: tuple[Path, ...] = ()
+    max_retry_wait_s: float = 60.0
+    max_response_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -245,6 +283,10 @@ class Settings:
             max_retries=_option_or(config.getoption("llm_max_retries"), 3),
             time_limit_s=config.getoption("llm_time_limit"),
             reports=tuple(invocation_dir / path for path in config.getoption("llm_report") or ()),
+            max_retry_wait_s=_ini_or_flag(config, "llm_max_retry_wait", _positive_float, 60.0),
+            max_response_bytes=_ini_or_flag(
+                config, "llm_max_response_bytes", _positive_int, 10 * 1024 * 1024
+            ),
         )
 
 

@@ -34,6 +34,8 @@ from datetime import timezone
 from typing import Any, TypeVar
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRY_WAIT_S",
     "RETRYABLE_KINDS",
     "CallError",
     "CallStats",
@@ -41,6 +43,7 @@ __all__ = [
     "CircuitBreakers",
     "Deadline",
     "ResilientCaller",
+    "ResponseTooLarge",
     "RetryPolicy",
     "StatsSnapshot",
     "is_retryable_status",
@@ -54,6 +57,12 @@ RETRYABLE_KINDS = frozenset({"timeout", "connection"})
 """Failure kinds retried whatever their status: the request never got an answer."""
 
 _RETRYABLE_4XX = frozenset({408, 409, 429})
+
+DEFAULT_MAX_RETRY_WAIT_S = 60.0
+"""The longest Retry-After a call waits for (--llm-max-retry-wait); a longer one fails the call."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+"""The largest response body read (--llm-max-response-bytes); a larger one fails the call."""
 
 
 class CallError(Exception):
@@ -95,6 +104,47 @@ class CallError(Exception):
             should_retry=self.should_retry,
             replayed=self.replayed,
             attempts=self.attempts if attempts is None else attempts,
+        )
+
+
+class ResponseTooLarge(Exception):
+    """A response body passed the size bound; raised while it is read, so the rest never is.
+
+    Why a bound at all: a body is held in memory, written whole into the cassette and quoted in
+    reports, and a runaway server (or an endless stream) would fill all three. `read_bytes` is
+    what was read before stopping; `announced_bytes` the server's Content-Length, if it sent one
+    (then nothing needs to be read to know); `decoded` marks a compressed body that inflated past
+    the bound.
+    """
+
+    def __init__(
+        self,
+        read_bytes: int,
+        limit_bytes: int,
+        *,
+        announced_bytes: int | None = None,
+        decoded: bool = False,
+    ) -> None:
+        self.read_bytes = read_bytes
+        self.limit_bytes = limit_bytes
+        self.announced_bytes = announced_bytes
+        self.decoded = decoded
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line for a CallError; the runner puts the model in front, the item the case."""
+        if self.announced_bytes is not None:
+            size = f"the server announced {self.announced_bytes} bytes"
+            suggestion = f"--llm-max-response-bytes={self.announced_bytes}"
+        elif self.decoded:
+            size = f"it decompressed to {self.read_bytes} bytes or more"
+            suggestion = "a larger --llm-max-response-bytes=N"
+        else:
+            size = f"{self.read_bytes} bytes were read before the call was stopped"
+            suggestion = "a larger --llm-max-response-bytes=N"
+        return (
+            f"the response is larger than --llm-max-response-bytes {self.limit_bytes} ({size}); "
+            f"nothing of it was recorded. If answers this large are expected, set {suggestion}"
         )
 
 
@@ -158,21 +208,24 @@ class RetryPolicy:
     `max_retries + 1` requests. Backoff is "full jitter" (AWS Architecture Blog, "Exponential
     Backoff And Jitter"): a uniform draw from `[0, min(max_delay_s, base_delay_s * 2**retry)]`,
     which spreads the retries of parallel callers instead of having them return in lockstep.
-    A server's Retry-After wins over the backoff when `honour_retry_after` is set, capped at
-    `max_delay_s` so one header cannot stall a session.
+    A server's Retry-After wins over the backoff when `honour_retry_after` is set, and is waited
+    in full: retrying earlier is what the server told us not to do, and each early request may be
+    billed and answered with another 429. One longer than `max_retry_wait_s` is not waited for:
+    the call fails at once (see `retry_wait_refused`), so one header cannot stall a session.
     """
 
     max_retries: int = 3
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     honour_retry_after: bool = True
+    max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S
 
     def __post_init__(self) -> None:
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
             raise ValueError(f"max_retries must be a whole number, got {self.max_retries!r}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        for name in ("base_delay_s", "max_delay_s"):
+        for name in ("base_delay_s", "max_delay_s", "max_retry_wait_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
@@ -193,10 +246,28 @@ class RetryPolicy:
         return min(ceiling, max(0.0, uniform(0.0, ceiling)))
 
     def delay_s(self, error: CallError, retry: int, uniform: Callable[[float, float], float]) -> float:
-        """Seconds to sleep before retry number `retry` after `error`."""
+        """Seconds to sleep before retry number `retry` after `error`: the server's Retry-After
+        (possibly `math.inf`; check `retry_wait_refused` before sleeping), else the backoff."""
         if self.honour_retry_after and error.retry_after_s is not None:
-            return min(self.max_delay_s, error.retry_after_s)
+            return error.retry_after_s
         return self.backoff_s(retry, uniform)
+
+    def retry_wait_refused(self, error: CallError) -> str | None:
+        """Why `error`'s Retry-After is too long to wait for, or None when it is not. (The
+        model is not named: the runner puts it in front of every call's error.)"""
+        asked = error.retry_after_s
+        if not self.honour_retry_after or asked is None or asked <= self.max_retry_wait_s:
+            return None
+        if math.isfinite(asked):
+            when = _seconds(asked)
+            later = f"raise it with --llm-max-retry-wait={math.ceil(asked)} or try later"
+        else:
+            when, later = "longer than any wait", "try later"
+        return (
+            f"{error.message}; the server asked to retry after {when}, more than "
+            f"--llm-max-retry-wait {self.max_retry_wait_s:g} s, so the call was not retried "
+            f"(an early retry is refused and may be billed); {later}"
+        )
 
 
 class Deadline:
@@ -562,6 +633,9 @@ class ResilientCaller:
                     ) from None
                 delay = self.policy.delay_s(error, live_retries, self._uniform)
                 self._check_wait(model, error, delay, attempts)
+                refused = self.policy.retry_wait_refused(error)
+                if refused is not None:
+                    raise error.amended(refused) from None
                 self._sleep(delay)
                 live_retries += 1
                 self.stats.record_retry(delay)

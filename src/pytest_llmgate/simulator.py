@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import re
 import select
 import signal
@@ -46,6 +47,9 @@ CREATED = 1767225600
 _FIXED_DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
 _SERVER_NAME = "llmgate-simulator"
 _HANG_CAP_S = 60.0
+_DRIP_TICK_S = 0.05
+_KEEPALIVE_TICK_S = 0.1
+_KEEPALIVE_COMMENT = b": keep-alive\n\n"
 _STOP_JOIN_S = 1.5
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _USAGE_KEYS = frozenset(
@@ -95,6 +99,11 @@ class Rule:
     `content=""` beside `tool_calls` or `refusal` is sent as JSON null, as the real API does;
     set `content` to a non-empty string to send both. `times` counts matches per simulator,
     so one `Rule` object can be shared between simulators.
+
+    Two misbehaviours that a per-read timeout cannot catch, each capped at 60 s and ended by
+    `stop()`: `drip_bytes_per_second` sends the headers at once and then the body slowly (every
+    read gets a few bytes, none waits long); `sse_keepalive_forever` sends the headers of an
+    event stream and then `: keep-alive` comment lines every 0.1 s, never an event.
     """
 
     model: str | None = None
@@ -113,9 +122,15 @@ class Rule:
     prompt_token_factor: float = 1.0
     response_model: str | None = None
     gzip: bool = False
+    drip_bytes_per_second: float | None = None
+    sse_keepalive_forever: bool = False
 
     def __post_init__(self) -> None:
         # Fail when the rule is written, not when a request finally hits it mid-test.
+        if self.drip_bytes_per_second is not None and not (
+            math.isfinite(self.drip_bytes_per_second) and self.drip_bytes_per_second > 0
+        ):
+            raise ValueError(f"drip_bytes_per_second must be > 0, got {self.drip_bytes_per_second!r}")
         if self.usage is not None:
             unknown = set(self.usage) - _USAGE_KEYS
             if unknown:
@@ -167,6 +182,8 @@ class _Plan:
     latency_s: float = 0.0
     hang: bool = False
     gzip: bool = False
+    drip_bytes_per_second: float | None = None
+    sse_keepalive_forever: bool = False
 
 
 @dataclass(frozen=True)
@@ -606,6 +623,8 @@ class OpenAISimulator:
             headers=headers,
             hang=rule is not None and rule.hang,
             gzip=rule is not None and rule.gzip and "gzip" in request.headers.get("accept-encoding", ""),
+            drip_bytes_per_second=rule.drip_bytes_per_second if rule is not None else None,
+            sse_keepalive_forever=rule is not None and rule.sse_keepalive_forever,
         )
         stream = body.get("stream") is True
         if rule is not None and rule.body is not None:
@@ -788,7 +807,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._hang(stopping)
             self.close_connection = True
             return
-        self._send(plan)
+        if plan.sse_keepalive_forever:
+            self._keep_alive_forever(plan, stopping)
+            self.close_connection = True
+            return
+        self._send(plan, stopping)
 
     def _hang(self, stopping: threading.Event) -> None:
         """Wait until the server stops, the client hangs up, or the cap passes, then send nothing."""
@@ -801,23 +824,56 @@ class _Handler(BaseHTTPRequestHandler):
             except (OSError, ValueError):
                 return
 
-    def _send(self, plan: _Plan) -> None:
+    def _send_headers(self, status: int, headers: Mapping[str, str]) -> None:
+        self.send_response_only(status)
+        # A fixed Date keeps re-recorded cassettes identical; the real server's would vary.
+        self.send_header("Date", _FIXED_DATE)
+        self.send_header("Server", _SERVER_NAME)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _send(self, plan: _Plan, stopping: threading.Event) -> None:
         body = plan.body
         headers = {"Content-Type": plan.content_type}
         if plan.gzip:
             body = gzip_module.compress(body, mtime=0)
             headers["Content-Encoding"] = "gzip"
         headers.update(plan.headers)
-        self.send_response_only(plan.status)
-        # A fixed Date keeps re-recorded cassettes identical; the real server's would vary.
-        self.send_header("Date", _FIXED_DATE)
-        self.send_header("Server", _SERVER_NAME)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        headers["Content-Length"] = str(len(body))
+        self._send_headers(plan.status, headers)
+        if plan.drip_bytes_per_second is not None:
+            self._drip(body, plan.drip_bytes_per_second, stopping)
+            return
         self.wfile.write(body)
         self.wfile.flush()
+
+    def _drip(self, body: bytes, rate: float, stopping: threading.Event) -> None:
+        """Send `body` at `rate` bytes a second; give up (closing the connection) on stop or the cap."""
+        step = max(1, math.ceil(rate * _DRIP_TICK_S))
+        deadline = time.monotonic() + _HANG_CAP_S
+        for start in range(0, len(body), step):
+            self.wfile.write(body[start : start + step])
+            self.wfile.flush()
+            last = start + step >= len(body)
+            if not last and (stopping.wait(step / rate) or time.monotonic() > deadline):
+                self.close_connection = True
+                return
+
+    def _keep_alive_forever(self, plan: _Plan, stopping: threading.Event) -> None:
+        """An event stream that never sends an event: headers, then comment lines until stopped.
+
+        No Content-Length and `Connection: close`, so the body only ends when the connection does.
+        """
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", **plan.headers}
+        headers["Connection"] = "close"
+        self._send_headers(plan.status, headers)
+        deadline = time.monotonic() + _HANG_CAP_S
+        while True:
+            self.wfile.write(_KEEPALIVE_COMMENT)
+            self.wfile.flush()
+            if stopping.wait(_KEEPALIVE_TICK_S) or time.monotonic() > deadline:
+                return
 
 
 class _Server(ThreadingHTTPServer):

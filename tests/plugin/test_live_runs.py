@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from pytest_llmgate.simulator import OpenAISimulator
 
-from .conftest import DEAD_BASE_URL
+from .conftest import DEAD_BASE_URL, files_containing
 
 
 def cases(count: int, prefix: str = "Invoice from ACME number") -> str:
@@ -174,8 +178,11 @@ def test_ctrl_c_mid_run_keeps_every_finished_recording_and_corrupts_none(
     ]
     process = subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while len(openai_server.requests) < 20 and time.monotonic() < deadline:
+    while len(openai_server.requests) < 20 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.01)
+    if process.poll() is not None:  # ended before the interrupt: show why
+        output = process.communicate()[0].decode()
+        pytest.fail(f"the run ended by itself (exit {process.returncode}):\n{output}")
     assert openai_server.in_flight > 0  # interrupted with calls in flight
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0].decode()
@@ -200,9 +207,146 @@ def test_the_overall_time_limit_fails_the_calls_after_it_clearly(
 ) -> None:
     pytester.makefile(".yaml", llm_invoices=cases(6))
     openai_server.latency_ms = 300
-    result = live(pytester, openai_server, "--llm-concurrency=1", "--llm-time-limit=1")
+    # 2 s: room for the first case's two 0.3 s calls on a loaded machine (a call in flight when
+    # the limit passes is cut there), not for all twelve calls.
+    result = live(pytester, openai_server, "--llm-concurrency=1", "--llm-time-limit=2")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1  # the first cases fit in the limit
     assert outcomes.get("failed", 0) >= 1  # the later ones do not
-    result.stdout.fnmatch_lines(["*deadline error:*time limit for model calls is 1 s*--llm-time-limit*"])
+    result.stdout.fnmatch_lines(["*deadline error:*time limit for model calls is 2 s*--llm-time-limit*"])
     assert len(openai_server.requests) < 12  # calls after the limit were never sent
+
+
+# -- calls that never end, and a bound on response size --------------------------------------------
+
+
+@pytest.fixture
+def offline_tokenizer(monkeypatch: pytest.MonkeyPatch, tiktoken_cache_dir: Path) -> None:
+    """No tiktoken download attempt (no network here) whose time would blur the timings."""
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
+
+
+def timed(run: Callable[[], pytest.RunResult]) -> tuple[pytest.RunResult, float]:
+    started = time.monotonic()
+    result = run()
+    return result, time.monotonic() - started
+
+
+def session_overhead(pytester: pytest.Pytester, server: OpenAISimulator, *args: str) -> float:
+    """How long the same session takes against a well-behaved server: what is left of a run's time
+    after subtracting it is the misbehaving call itself, so the bound does not depend on how loaded
+    the machine is. Cassettes and rules are cleared first and after."""
+    server.rules.clear()
+    shutil.rmtree(pytester.path / "cassettes", ignore_errors=True)
+    result, elapsed = timed(lambda: live(pytester, server, *args))
+    result.assert_outcomes(passed=1)
+    shutil.rmtree(pytester.path / "cassettes", ignore_errors=True)
+    return elapsed
+
+
+@pytest.mark.parametrize(
+    ("rule", "params"),
+    [
+        ({"content": "ACME " * 400, "drip_bytes_per_second": 50}, ""),  # a ~40 s JSON body
+        ({"sse_keepalive_forever": True}, "defaults:\n  params: {stream: true}\n"),
+    ],
+    ids=["dripping-body", "endless-keepalive-stream"],
+)
+@pytest.mark.usefixtures("offline_tokenizer")
+def test_a_call_that_never_ends_fails_within_the_timeout(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, rule: dict[str, Any], params: str
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=params + cases(1))
+    openai_server.add_rule(model="gpt-5.5", **rule)
+    args = ("--llm-timeout=1", "--llm-max-retries=0")
+    result, elapsed = timed(lambda: live(pytester, openai_server, *args))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*gpt-5.5: timeout error: no complete answer within 1 s (the whole call*"
+            "raise it with --llm-timeout)*"
+        ]
+    )
+    assert not (pytester.path / "cassettes/llm_invoices/c0/gpt-5.5.yaml").exists()  # nothing half-read
+    assert elapsed - session_overhead(pytester, openai_server, *args) < 1 + 2
+
+
+@pytest.mark.usefixtures("offline_tokenizer")
+def test_the_time_limit_bounds_a_call_in_flight(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=cases(1))
+    # Every model drips: the first call starts as the limit's clock does and is cut in flight.
+    openai_server.add_rule(content="ACME " * 400, drip_bytes_per_second=50)
+    args = ("--llm-timeout=60", "--llm-time-limit=1", "--llm-concurrency=1")
+    result, elapsed = timed(lambda: live(pytester, openai_server, *args))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*gpt-4o: deadline error: gpt-4o: no complete answer in the last * s of the time limit. "
+            "The overall time limit for model calls is 1 s*--llm-time-limit*",
+            "*gpt-5.5: deadline error: gpt-5.5: not called.*",
+        ]
+    )
+    assert len(openai_server.requests) == 1  # the cut call was not retried, the next never sent
+    assert elapsed - session_overhead(pytester, openai_server, *args) < 1 + 2
+
+
+def test_a_retry_after_over_the_cap_fails_at_once_with_the_servers_number(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=cases(1))
+    openai_server.add_rule(model="gpt-5.5", status=429, headers={"Retry-After": "300"})
+    result, elapsed = timed(lambda: live(pytester, openai_server, "--llm-max-retry-wait=60"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*gpt-5.5: api error: API error, HTTP 429*; the server asked to retry after 300 s, "
+            "more than --llm-max-retry-wait 60 s, so the call was not retried*; raise it with "
+            "--llm-max-retry-wait=300 or try later*"
+        ]
+    )
+    assert [request.model for request in openai_server.requests].count("gpt-5.5") == 1  # one billed attempt
+    assert elapsed < 30  # did not wait for the server's 300 s, nor the backoff cap's 30 s
+
+
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip-inflating"])
+def test_a_response_over_the_size_cap_fails_clearly_and_is_not_recorded(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, gzip: bool
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=cases(1))
+    pytester.makeini("[pytest]\nllm_max_response_bytes = 3000\n")
+    huge = "ACME-HUGE-ANSWER " * 300  # ~5 KB, well past the 3000-byte cap (a few hundred bytes gzipped)
+    openai_server.add_rule(model="gpt-5.5", content=huge, gzip=gzip)
+    result = live(pytester, openai_server, "--llm-report=report.json")
+    result.assert_outcomes(failed=1)
+    size = "it decompressed to * bytes or more" if gzip else "the server announced * bytes"
+    result.stdout.fnmatch_lines(
+        [
+            f"*gpt-5.5: response error: the response is larger than --llm-max-response-bytes 3000 "
+            f"({size}); nothing of it was recorded. If answers this large are expected, set*"
+        ]
+    )
+    assert (pytester.path / "cassettes/llm_invoices/c0/gpt-4o.yaml").is_file()
+    assert not (pytester.path / "cassettes/llm_invoices/c0/gpt-5.5.yaml").exists()
+    assert files_containing(pytester.path, "ACME-HUGE-ANSWER") == []  # not in a cassette, not in a report
+    assert [request.model for request in openai_server.requests].count("gpt-5.5") == 1  # not retried
+
+
+def test_the_flag_wins_over_the_ini_and_a_bad_ini_value_is_a_usage_error(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=cases(1))
+    pytester.makeini("[pytest]\nllm_max_response_bytes = 100\n")
+    live(pytester, openai_server, "--llm-max-response-bytes=100000").assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nllm_max_retry_wait = soon\n")
+    bad = live(pytester, openai_server)
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*ini llm_max_retry_wait = 'soon': expected a number of seconds, got 'soon'*"])
+
+
+def test_help_lists_the_limits(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        ["*--llm-max-retry-wait=SECONDS*", "*--llm-max-response-bytes=N*", "*llm_max_response_bytes*"]
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import yaml
 
@@ -145,7 +146,10 @@ def test_a_hang_times_out_is_retried_and_the_total_time_is_bounded(
         client.complete(dict(REQUEST))
     elapsed = time.monotonic() - started
     assert excinfo.value.kind == "timeout"
-    assert excinfo.value.message.startswith("no answer within 0.3 s (raise it with --llm-timeout)")
+    assert excinfo.value.message.startswith(
+        "no complete answer within 0.3 s (the whole call, a slow body or an endless stream included; "
+        "raise it with --llm-timeout)"
+    )
     assert clients.requests() == 2
     assert clients.slept == [0.1]
     assert 0.6 <= elapsed < 3.0  # two 0.3 s timeouts and a 0.1 s pause, not the SDK's own retries
@@ -242,7 +246,9 @@ def test_the_time_limit_cuts_a_slow_call_short_then_fails_later_calls_at_once(
         client.complete(dict(REQUEST))
     assert time.monotonic() - started < 3.0  # not the 5 s answer, not the 60 s timeout
     assert cut.value.kind == "deadline"
-    assert re.match(r"gpt-4o: no answer in the last [01]\.\d s of the time limit\. ", cut.value.message)
+    assert re.match(
+        r"gpt-4o: no complete answer in the last [01]\.\d s of the time limit\. ", cut.value.message
+    )
     with pytest.raises(CallError) as later:
         client.complete(dict(REQUEST))
     assert later.value.kind == "deadline"
@@ -301,3 +307,175 @@ def test_a_dead_endpoint_is_a_retried_connection_error(clients: Clients) -> None
 def test_bad_settings_fail_when_made(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ClientSettings(**settings)
+
+
+# -- whole-call bounds: a dripping body, an endless stream, a body too large -------------------------
+
+
+STREAMED = {**REQUEST, "stream": True}
+
+
+@pytest.mark.parametrize(
+    ("rule", "request_"),
+    [
+        ({"content": "word " * 400, "drip_bytes_per_second": 50}, REQUEST),  # ~40 s of body
+        ({"sse_keepalive_forever": True}, STREAMED),
+        ({"content": "word " * 400, "drip_bytes_per_second": 50}, STREAMED),
+    ],
+    ids=["dripping-json", "endless-keepalive-stream", "dripping-stream"],
+)
+def test_a_call_whose_body_never_ends_times_out_as_a_whole(
+    tmp_path: Path,
+    openai_server: OpenAISimulator,
+    clients: Clients,
+    rule: dict[str, Any],
+    request_: dict[str, Any],
+) -> None:
+    """Every read gets bytes well within 0.5 s, so only a bound on the whole call can end it."""
+    openai_server.add_rule(**rule)
+    client = clients(timeout_s=0.5, max_retries=0)
+    path = tmp_path / "c.yaml"
+    started = time.monotonic()
+    with Recorder("once").use(path), pytest.raises(CallError) as excinfo:
+        client.complete(dict(request_))
+    elapsed = time.monotonic() - started
+    assert 0.45 <= elapsed < 1.5
+    assert excinfo.value.kind == "timeout"
+    assert excinfo.value.message == (
+        "no complete answer within 0.5 s (the whole call, a slow body or an endless stream included; "
+        "raise it with --llm-timeout)"
+    )
+    assert not path.exists()  # nothing half-read reaches a cassette
+
+
+def test_without_a_cassette_the_sdk_path_is_bounded_too(
+    openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(sse_keepalive_forever=True)
+    client = clients(timeout_s=0.5, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(CallError) as excinfo:
+        client.complete(dict(STREAMED))  # no Recorder: our own read of the streamed body
+    assert time.monotonic() - started < 1.5
+    assert excinfo.value.kind == "timeout"
+
+
+def test_a_dripping_call_is_retried_and_each_attempt_is_bounded(
+    openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(content="word " * 400, drip_bytes_per_second=50, times=1)
+    client = clients(timeout_s=0.5, max_retries=1)
+    started = time.monotonic()
+    reply = client.complete(dict(REQUEST))
+    assert time.monotonic() - started < 1.5
+    assert reply.text == "[gpt-4o] Say hi"
+    assert clients.requests() == 2
+    assert client.stats.snapshot().retries == 1
+
+
+def test_the_time_limit_cuts_a_dripping_call_in_flight(
+    openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(content="word " * 400, drip_bytes_per_second=50)
+    client = clients(time_limit_s=0.6, timeout_s=60)
+    started = time.monotonic()
+    with pytest.raises(CallError) as excinfo:
+        client.complete(dict(REQUEST))
+    assert time.monotonic() - started < 1.6  # not the 60 s timeout, not the 40 s body
+    assert excinfo.value.kind == "deadline"
+    assert re.match(
+        r"gpt-4o: no complete answer in the last 0\.[0-6] s of the time limit\. ", excinfo.value.message
+    )
+    assert clients.requests() == 1
+
+
+def test_a_retry_after_over_the_cap_fails_at_once_and_is_not_retried(
+    openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(model="gpt-5.5", status=429, headers={"Retry-After": "300"})
+    client = clients(max_retry_wait_s=60)
+    with pytest.raises(CallError) as excinfo:
+        client.complete({**REQUEST, "model": "gpt-5.5"})
+    assert clients.slept == []
+    assert clients.requests("gpt-5.5") == 1
+    error = excinfo.value
+    assert (error.kind, error.status, error.attempts) == ("api", 429, 1)
+    assert error.message.startswith("API error, HTTP 429 requests (rate_limit_exceeded): Rate limit")
+    assert error.message.endswith(
+        "; the server asked to retry after 300 s, more than --llm-max-retry-wait 60 s, so the call was "
+        "not retried (an early retry is refused and may be billed); raise it with "
+        "--llm-max-retry-wait=300 or try later"
+    )
+
+
+def test_a_retry_after_within_the_cap_is_waited_in_full(
+    openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(status=429, headers={"Retry-After": "45"}, times=1)
+    client = clients(retry_max_delay_s=30.0, max_retry_wait_s=60)
+    assert client.complete(dict(REQUEST)).text == "[gpt-4o] Say hi"
+    assert clients.slept == [45.0]  # not cut to the backoff's 30 s cap: that retry would be refused
+
+
+def test_a_body_announced_larger_than_the_cap_is_never_read_nor_recorded(
+    tmp_path: Path, openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(content="word " * 2000)
+    client = clients(max_response_bytes=1000)
+    path = tmp_path / "c.yaml"
+    with Recorder("once").use(path), pytest.raises(CallError) as excinfo:
+        client.complete(dict(REQUEST))
+    assert clients.requests() == 1  # not retried: the same request brings the same body
+    size = _announced_size(openai_server)
+    assert size > 1000
+    assert excinfo.value.kind == "response"
+    assert excinfo.value.message == (
+        f"the response is larger than --llm-max-response-bytes 1000 (the server announced {size} "
+        "bytes); nothing of it was recorded. If answers this large are expected, set "
+        f"--llm-max-response-bytes={size}"
+    )
+    assert not path.exists()
+
+
+def test_an_endless_stream_stops_at_the_cap(
+    tmp_path: Path, openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(sse_keepalive_forever=True)  # no Content-Length: counted as it is read
+    client = clients(max_response_bytes=100, timeout_s=30)
+    path = tmp_path / "c.yaml"
+    started = time.monotonic()
+    with Recorder("once").use(path), pytest.raises(CallError) as excinfo:
+        client.complete(dict(STREAMED))
+    assert time.monotonic() - started < 5.0  # the cap, not the 30 s timeout, ended it
+    assert re.fullmatch(
+        r"the response is larger than --llm-max-response-bytes 100 \(1\d\d bytes were read before "
+        r"the call was stopped\); nothing of it was recorded\. If answers this large are expected, set a "
+        r"larger --llm-max-response-bytes=N",
+        excinfo.value.message,
+    )
+    assert not path.exists()
+
+
+def test_a_compressed_body_that_inflates_past_the_cap_fails(
+    openai_server: OpenAISimulator, clients: Clients
+) -> None:
+    openai_server.add_rule(content="word " * 2000, gzip=True)  # ~300 bytes on the wire, ~10 KB inflated
+    client = clients(max_response_bytes=2000)
+    with pytest.raises(CallError) as excinfo:
+        client.complete(dict(REQUEST))
+    assert excinfo.value.kind == "response"
+    assert re.match(
+        r"the response is larger than --llm-max-response-bytes 2000 \(it decompressed to \d{5} bytes",
+        excinfo.value.message,
+    )
+
+
+def test_a_body_within_the_cap_passes(openai_server: OpenAISimulator, clients: Clients) -> None:
+    client = clients(max_response_bytes=5000)
+    assert client.complete(dict(REQUEST)).text == "[gpt-4o] Say hi"
+
+
+def _announced_size(server: OpenAISimulator) -> int:
+    """The Content-Length the simulator sends for its one scripted answer, measured, not hard-coded."""
+    body = {"model": "gpt-4o", "messages": REQUEST["messages"]}
+    return len(httpx2.post(server.base_url + "/chat/completions", json=body, timeout=5).content)

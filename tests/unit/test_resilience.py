@@ -150,14 +150,54 @@ def test_full_jitter_backoff_doubles_up_to_the_cap() -> None:
     assert ranges == [(0.0, 1.0)]
 
 
-def test_retry_after_wins_over_backoff_and_is_capped() -> None:
-    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=30.0)
+def test_retry_after_wins_over_backoff_and_is_waited_in_full() -> None:
+    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=30.0, max_retry_wait_s=60.0)
     assert policy.delay_s(api(429, retry_after_s=7.0), 0, highest) == 7.0
-    assert policy.delay_s(api(429, retry_after_s=3600.0), 0, highest) == 30.0
-    assert policy.delay_s(api(429, retry_after_s=math.inf), 0, highest) == 30.0
+    # Longer than the backoff's cap but within the wait cap: not cut short (an early retry is refused).
+    assert policy.delay_s(api(429, retry_after_s=45.0), 0, highest) == 45.0
+    assert policy.retry_wait_refused(api(429, retry_after_s=60.0)) is None
     assert policy.delay_s(api(503), 2, highest) == 2.0
     ignoring = RetryPolicy(honour_retry_after=False)
     assert ignoring.delay_s(api(429, retry_after_s=7.0), 0, highest) == 0.5
+    assert ignoring.retry_wait_refused(api(429, retry_after_s=3600.0)) is None
+
+
+def test_a_retry_after_over_the_cap_fails_at_once_with_the_servers_number_and_the_flag() -> None:
+    fake = FakeTime()
+    caller = make_caller(fake, RetryPolicy(max_retry_wait_s=60.0), threshold=5)
+    attempt = Script(api(429, retry_after_s=300.0))
+    with pytest.raises(CallError) as excinfo:
+        caller.call("gpt-5.5", attempt)
+    assert attempt.calls == 1
+    assert fake.slept == []
+    error = excinfo.value
+    assert (error.kind, error.status, error.attempts) == ("api", 429, 1)
+    assert error.message == (
+        "HTTP 429: boom; the server asked to retry after 300 s, more than --llm-max-retry-wait "
+        "60 s, so the call was not retried (an early retry is refused and may be billed); raise it with "
+        "--llm-max-retry-wait=300 or try later"
+    )
+    stats = caller.stats.snapshot()
+    assert (stats.attempts, stats.retries, stats.failures) == (1, 0, {"api": 1})  # one billed attempt
+
+
+def test_an_endless_retry_after_says_try_later() -> None:
+    fake = FakeTime()
+    caller = make_caller(fake)
+    with pytest.raises(CallError) as excinfo:
+        caller.call("gpt-4o", Script(api(503, retry_after_s=math.inf)))
+    assert fake.slept == []
+    assert excinfo.value.message.endswith(
+        "the server asked to retry after longer than any wait, more than --llm-max-retry-wait 60 s, "
+        "so the call was not retried (an early retry is refused and may be billed); try later"
+    )
+
+
+def test_a_retry_after_under_the_cap_is_slept_in_full_then_retried() -> None:
+    fake = FakeTime()
+    caller = make_caller(fake, RetryPolicy(max_delay_s=30.0, max_retry_wait_s=50.0))
+    assert caller.call("gpt-4o", Script(api(429, retry_after_s=45.0))) == "ok"
+    assert fake.slept == [45.0]
 
 
 @pytest.mark.parametrize(
@@ -182,7 +222,14 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_retries", -1), ("max_retries", 1.5), ("base_delay_s", -0.1), ("max_delay_s", math.nan)],
+    [
+        ("max_retries", -1),
+        ("max_retries", 1.5),
+        ("base_delay_s", -0.1),
+        ("max_delay_s", math.nan),
+        ("max_retry_wait_s", -1.0),
+        ("max_retry_wait_s", math.inf),
+    ],
 )
 def test_policy_rejects_nonsense(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):

@@ -203,6 +203,8 @@ def test_rule_validation_fails_when_written() -> None:
         Rule(tool_calls=[{"arguments": {}}])
     with pytest.raises(TypeError, match="not both"):
         OpenAISimulator().add_rule(Rule(), content="x")
+    with pytest.raises(ValueError, match="drip_bytes_per_second must be > 0"):
+        Rule(drip_bytes_per_second=0)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -324,6 +326,71 @@ def test_hang_times_out_the_client_and_stop_returns_promptly() -> None:
     with pytest.raises((http.client.HTTPException, ConnectionError)):
         connection.getresponse()
     assert len(server.requests) == 2
+
+
+def test_drip_sends_the_whole_body_slowly_and_every_read_gets_bytes(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(content="slow but complete", drip_bytes_per_second=4000)
+    started = time.monotonic()
+    chunks: list[tuple[float, bytes]] = []
+    body = {"model": "gpt-4o", "messages": USER}
+    with httpx2.stream(
+        "POST", openai_server.base_url + "/chat/completions", json=body, timeout=0.5
+    ) as response:
+        size = int(response.headers["content-length"])
+        for chunk in response.iter_raw():
+            chunks.append((time.monotonic() - started, chunk))
+    data = b"".join(chunk for _, chunk in chunks)
+    assert len(data) == size > 400
+    assert json.loads(data)["choices"][0]["message"]["content"] == "slow but complete"
+    # ~0.1 s at 4000 bytes/s: spread over many reads, none of them waiting near the 0.5 s timeout.
+    assert chunks[-1][0] >= 0.8 * size / 4000
+    assert len(chunks) >= 3
+
+
+def test_sse_keepalive_forever_never_sends_an_event_until_stopped() -> None:
+    server = OpenAISimulator([Rule(sse_keepalive_forever=True)])
+    server.start()
+    try:
+        body = {"model": "gpt-4o", "messages": USER, "stream": True}
+        received = b""
+        with httpx2.stream("POST", server.base_url + "/chat/completions", json=body, timeout=0.5) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            started = time.monotonic()
+            for chunk in response.iter_raw():
+                received += chunk
+                if time.monotonic() - started > 0.7:  # longer than the read timeout: reads never wait
+                    break
+        assert received.count(b": keep-alive\n\n") >= 4
+        assert received.replace(b": keep-alive\n\n", b"") == b""
+
+        # A client that never hangs up: stop() must still end the stream promptly.
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("POST", "/v1/chat/completions", body=json.dumps(body))
+        endless = connection.getresponse()
+        assert endless.read(len(b": keep-alive\n\n")) == b": keep-alive\n\n"
+    finally:
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 2.0
+    rest = endless.read()  # the server closed the connection: the body ends, no event ever came
+    assert set(rest.split(b"\n\n")) <= {b": keep-alive", b""}
+
+
+def test_stop_ends_a_drip_promptly() -> None:
+    server = OpenAISimulator([Rule(content="x " * 2000, drip_bytes_per_second=10)])
+    server.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("POST", "/v1/chat/completions", body=json.dumps({"model": "m", "messages": USER}))
+        response = connection.getresponse()
+        assert response.read(1) == b"{"
+    finally:
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 2.0
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()
 
 
 def test_stop_interrupts_latency_sleep() -> None:
