@@ -1,14 +1,26 @@
 """Where cassettes live and what reading one can go wrong: the parts replay and recording share.
 
 No vcrpy, openai or httpx2 here, so that a replay-only run never imports them.
+
+A cassette can come from an untrusted pull request, so reading one is defensive: no YAML aliases
+(an alias bomb costs gigabytes), no non-finite or negative recorded numbers (a `nan` latency
+passes every budget), no symlink out of the project. Writing one goes through a temporary file
+named after the writing process, so the next run can remove what a killed run left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 LATENCY_HEADER = "x-llmgate-latency-ms"
 """Response header under which a recording keeps the latency measured when it was made."""
@@ -28,7 +40,22 @@ def cassette_path(cassette_dir: Path, file_stem: str, case_id: str, model: str) 
 class CorruptCassetteError(Exception):
     def __init__(self, path: Path, detail: str) -> None:
         detail = " ".join(detail.split())
-        super().__init__(f"cassette {path} cannot be read ({detail}); delete it and record it again")
+        super().__init__(
+            f"cassette {display_path(path)} cannot be read ({detail}); delete it and record it again "
+            "with --llm-record-mode=once"
+        )
+        self.path = path
+
+
+class UnsafeCassettePath(Exception):
+    """A cassette (or a folder on its way) is a symlink leading out of the project."""
+
+    def __init__(self, path: Path, target: Path, boundary: Path) -> None:
+        super().__init__(
+            f"cassette {display_path(path)} leads through a symlink to {target}, outside {boundary}: "
+            "refusing to read or write it (a recording from a pull request must not reach other "
+            "files); replace the link with a real folder or file"
+        )
         self.path = path
 
 
@@ -67,3 +94,187 @@ def display_path(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path)
+
+
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The pure-Python safe loader, refusing aliases as it composes (libyaml's composer is C)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.MarkedYAMLError(
+                problem=f"YAML alias *{event.anchor} (a cassette never needs one; an alias bomb "
+                "expands to gigabytes)",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def load_cassette_data(text: str, path: Path) -> dict[str, Any]:
+    """The cassette's YAML as data, checked: no aliases, `interactions` a list, every recorded
+    latency and token count a finite number >= 0. CorruptCassetteError otherwise.
+
+    Text without `&` cannot define an anchor, so it cannot hold an alias either: it goes to
+    libyaml's fast loader, and only the rest pays for the pure-Python one.
+    """
+    loader = _NoAliasLoader if "&" in text else _SafeLoader
+    try:
+        data = yaml.load(text, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise CorruptCassetteError(path, f"{where}{exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise CorruptCassetteError(path, f"{type(exc).__name__}: {exc}") from exc
+    except RecursionError:
+        raise CorruptCassetteError(path, "YAML nested too deeply") from None
+    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+        raise CorruptCassetteError(path, "no 'interactions' list")
+    for index, item in enumerate(data["interactions"]):
+        response = item.get("response") if isinstance(item, dict) else None
+        if not isinstance(response, dict):
+            raise CorruptCassetteError(path, f"interaction {index + 1} has no response")
+        check_recorded_numbers(path, index, response)
+    return data
+
+
+def check_recorded_numbers(path: Path, index: int, response: Mapping[str, Any]) -> None:
+    """A recorded latency or token count that is not a finite number >= 0 makes the cassette corrupt.
+
+    A `nan` latency compares false with every limit, so it would pass each latency budget and the
+    latency gate; a negative token count would lower the cost. Both can only come from an edited
+    file, so the cassette is refused with the interaction and the field.
+    """
+    where = f"interaction {index + 1}"
+    headers = response.get("headers") or {}
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if str(name).lower() == LATENCY_HEADER:
+                recorded_latency(path, where, value)
+    body = response.get("body")
+    content = body.get("string") if isinstance(body, Mapping) else None
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", errors="replace")
+    if isinstance(content, str) and '"usage"' in content:
+        for usage in _usages(content):
+            _check_counts(path, where, "usage", usage)
+
+
+def recorded_latency(path: Path, where: str, value: Any) -> float:
+    """The latency a header recorded, in ms; CorruptCassetteError unless finite and >= 0."""
+    text = value[0] if isinstance(value, list) and value else value
+    try:
+        latency = float(str(text))
+    except ValueError:
+        latency = math.nan
+    if not math.isfinite(latency) or latency < 0:
+        raise CorruptCassetteError(
+            path, f"{where}: recorded latency {LATENCY_HEADER}: {text!r} is not a finite number >= 0"
+        )
+    return latency
+
+
+def _usages(content: str) -> Iterable[Any]:
+    """The `usage` objects of a JSON body or of the events of a streamed (SSE) one."""
+    try:
+        documents = [json.loads(content)]
+    except ValueError:
+        documents = []
+        for line in content.splitlines():
+            if line.startswith("data:") and '"usage"' in line:
+                with contextlib.suppress(ValueError):
+                    documents.append(json.loads(line[5:]))
+    return [document["usage"] for document in documents if isinstance(document, dict) and "usage" in document]
+
+
+def _check_counts(path: Path, where: str, field: str, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_counts(path, where, f"{field}.{key}", item)
+    elif isinstance(value, float | int) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise CorruptCassetteError(
+                path, f"{where}: recorded {field} is {value!r}, not a finite number >= 0"
+            )
+
+
+def check_cassette_path(path: Path, root: Path, project: Path) -> None:
+    """UnsafeCassettePath when `path` resolves (through symlinks) outside where cassettes may live.
+
+    That is the project (`project`, the pytest rootdir) when the cassette folder `root` is in it,
+    else `root` itself (an explicit `--llm-cassette-dir` elsewhere is the user's choice; links
+    below it still may not leave it).
+    """
+    absolute_root, absolute_project = os.path.abspath(root), os.path.abspath(project)
+    inside = os.path.commonpath([absolute_root, absolute_project]) == absolute_project
+    boundary = Path(os.path.realpath(absolute_project if inside else absolute_root))
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(boundary):
+        raise UnsafeCassettePath(path, target, boundary)
+
+
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def create_temp_beside(path: Path) -> tuple[int, str]:
+    """An open descriptor and the name of a new temporary file in `path`'s folder.
+
+    Created with mode 0666 less the umask, as any file the user makes (mkstemp's 0600 would stay
+    on the renamed cassette or report). The name carries our pid, so a later run can tell a
+    temporary file of a killed run (`remove_stale_temps`) from one a live worker is writing.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        name = os.path.join(path.parent, f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}")
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+
+
+def remove_stale_temps(folder: Path, started: float | None = None) -> list[str]:
+    """Delete the temporary files a killed run (SIGTERM, SIGKILL, power cut) left in `folder`.
+
+    Only files named by `create_temp_beside` are touched, and only when the process that made
+    them is gone; files of an older naming (`.name.random.tmp`, no pid) when they predate
+    `started`. Returns the names removed.
+    """
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(".") or not name.endswith(TEMP_SUFFIX):
+            continue
+        match = _TEMP_NAME.match(name)
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if match is not None:
+                if _alive(int(match.group("pid"))):
+                    continue
+            elif started is None or entry.stat(follow_symlinks=False).st_mtime >= started:
+                continue
+            os.unlink(entry.path)
+            removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or a number no pid can be: leave the file alone
+    return True

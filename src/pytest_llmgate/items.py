@@ -26,6 +26,7 @@ from pytest_llmgate.progress import Progress
 from pytest_llmgate.report.junit import case_properties
 from pytest_llmgate.report.terminal import TOKENIZER_NOTE, WIDTH
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
+from pytest_llmgate.secrets import Scrubber
 
 if TYPE_CHECKING:
     from pytest_llmgate.drift import Tokenizers
@@ -53,6 +54,8 @@ class SessionState:
     warned_prices: set[str] = field(default_factory=set)
     warned_notes: set[str] = field(default_factory=set)  # tokenizer notes already warned about
     progress: Progress = field(default_factory=Progress)
+    # The one scrubber of every output: cassettes, terminal, JUnit, reports (see secrets.py).
+    scrubber: Scrubber = field(default_factory=Scrubber.from_environment, repr=False)
     _client: Any = None
     _recorder: Any = None
     _tokenizers: Any = None
@@ -73,7 +76,7 @@ class SessionState:
             # Replay reads the cassettes itself: no SDK, no vcrpy, no network (see replay.py).
             from pytest_llmgate.replay import ReplayCassettes, ReplayClient
 
-            self._client = ReplayClient(self.settings.base_url)
+            self._client = ReplayClient(self.settings.base_url, scrubber=self.scrubber)
             self._recorder = ReplayCassettes()
         if self._client is None:
             from pytest_llmgate.client import ClientSettings, ModelClient
@@ -87,9 +90,12 @@ class SessionState:
                 max_retries=self.settings.max_retries if self.live else 0,
                 time_limit_s=self.settings.time_limit_s,
                 model_concurrency=self.settings.model_concurrency,
+                max_retry_wait_s=self.settings.max_retry_wait_s,
+                max_response_bytes=self.settings.max_response_bytes,
             )
             self._client = ModelClient(client_settings)
-            self._recorder = Recorder(self.settings.record_mode, secrets=client_settings.secrets())
+            self.scrubber = self.scrubber.with_secrets(client_settings.secrets())
+            self._recorder = Recorder(self.settings.record_mode, secrets=self.scrubber.secrets)
         return self._client, self._recorder
 
     @property
@@ -132,6 +138,11 @@ class SessionState:
             ):
                 for key, job in upcoming.model_jobs():
                     prefetcher.submit(key, job)
+
+    def stop_prefetching(self) -> None:
+        """Drop the jobs not yet started; calls in flight finish and are saved."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
 
     def close(self) -> None:
         if self._prefetcher is not None:
@@ -186,7 +197,7 @@ class CaseFileCollector(pytest.File):
         state = self.config.stash[STATE_KEY]
         settings = state.settings
         try:
-            case_file = load_case_file(self.path)
+            case_file = load_case_file(self.path, settings.rootdir)
             self.gate = resolve_gate(state, case_file)
             self.prices = PriceTable.builtin().merged(state.project.pricing).merged(case_file.pricing)
         except CaseFileError as exc:
@@ -272,6 +283,7 @@ class CaseItem(pytest.Item):
             prices=collector.prices,
             tokenizers=state.tokenizers(),
             context_windows=state.project.context_windows,
+            project_root=settings.rootdir,
         )
         case = self.case
         # Budgets bind the model under test: the candidate, or the baseline when it runs alone.
@@ -293,7 +305,7 @@ class CaseItem(pytest.Item):
         assert isinstance(collector, CaseFileCollector)
         result = state.run(self)
         self.stash[RESULT_KEY] = result
-        self.user_properties.extend(case_properties(result))
+        self.user_properties.extend(state.scrubber.value(case_properties(result)))
         self._warn_notes(state, result)
         if result.outcome in (Outcome.PASSED, Outcome.IMPROVEMENT):
             return
@@ -353,11 +365,19 @@ class CaseItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         if isinstance(excinfo.value, CaseFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+            return self.config.stash[STATE_KEY].scrubber.text(str(excinfo.value))
+        return scrubbed_repr(self, super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"llm case: {self.case.id}"
+
+
+def scrubbed_repr(item: pytest.Item, longrepr: Any) -> Any:
+    """An unexpected exception's traceback as pytest renders it, or as scrubbed text if it shows
+    a secret (a reply quoted in an exception message, a key among `--showlocals`)."""
+    text = str(longrepr)
+    scrubbed = item.config.stash[STATE_KEY].scrubber.text(text)
+    return longrepr if scrubbed == text else scrubbed
 
 
 def _recording_problem(kind: str, detail: str, settings: Settings) -> str:
@@ -383,7 +403,7 @@ class GateItem(pytest.Item):
         state = self.config.stash[STATE_KEY]
         check = evaluate_gate(self.gate_name, state.file_results(self.parent.nodeid), self.settings)
         state.gate_checks[self.nodeid] = check
-        self.user_properties.extend(gate_properties(check))
+        self.user_properties.extend(state.scrubber.value(gate_properties(check)))
         raise_for(check)
 
     def repr_failure(
@@ -392,8 +412,8 @@ class GateItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         if isinstance(excinfo.value, GateFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+            return self.config.stash[STATE_KEY].scrubber.text(str(excinfo.value))
+        return scrubbed_repr(self, super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"llm gate: {self.path.name}::{self.name}"

@@ -10,13 +10,13 @@ import contextlib
 import fnmatch
 import gc
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_llmgate.cassettes import create_temp_beside
 from pytest_llmgate.config import ProjectConfig
 from pytest_llmgate.errors import CaseFileError
 from pytest_llmgate.items import (
@@ -139,6 +139,33 @@ class ResultCollector:
         self.state = state
         self.config = config
         self.deferred: dict[str, dict[str, Any]] = {}
+        self.interrupted = False  # Ctrl-C: the reports say so and list what did not run
+        self.planned: list[str] = []  # node ids of the case and gate items this session will run
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
+        # No new model call after Ctrl-C: queued jobs are dropped now, not at unconfigure (the
+        # pool would go on calling, and billing, while pytest writes its summary).
+        self.state.stop_prefetching()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.planned.extend(item.nodeid for item in session.items if isinstance(item, CaseItem | GateItem))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """xdist controller: it collects nothing itself, so it learns the items from the workers."""
+        known = set(self.planned)
+        self.planned.extend(nodeid for nodeid in ids if nodeid not in known)
+
+    def not_run(self) -> list[str] | None:
+        """The case and gate items an interrupted session never ran; None when not interrupted."""
+        if not self.interrupted:
+            return None
+        done = {f"{result.file_nodeid}::{result.case_id}" for result in self.state.results}
+        done.update(self.state.gate_checks)
+        planned = [*self.planned, *(nodeid for nodeid in self.deferred if nodeid not in self.planned)]
+        return [nodeid for nodeid in planned if nodeid not in done]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
@@ -190,7 +217,7 @@ class ResultCollector:
             hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
             longrepr: Any = None
             if check.status == FAILED:
-                longrepr = gate_failure_text(check)
+                longrepr = self.state.scrubber.text(gate_failure_text(check))
             elif check.status != PASSED:
                 longrepr = (str(session.config.rootpath / location[0]), 1, f"Skipped: {check.summary}")
             for when, outcome in (("setup", "passed"), ("call", check.status), ("teardown", "passed")):
@@ -202,18 +229,18 @@ class ResultCollector:
                     longrepr=longrepr if when == "call" else None,
                     when=when,  # type: ignore[arg-type]
                     # junitxml reads the properties from the teardown report, the terminal from call
-                    user_properties=gate_properties(check),
+                    user_properties=self.state.scrubber.value(gate_properties(check)),
                 )
                 hook.pytest_runtest_logreport(report=report)
             hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if not self.state.results or _is_xdist_worker(config):
+        if (not self.state.results and not self.interrupted) or _is_xdist_worker(config):
             return
         from pytest_llmgate.report.terminal import summary_lines
 
         settings = self.state.settings
-        baseline = self.state.results[0].baseline.model
+        baseline = self.state.results[0].baseline.model if self.state.results else settings.baseline or "?"
         title = (
             f"llmgate: {settings.candidate} vs {baseline}" if settings.candidate else f"llmgate: {baseline}"
         )
@@ -221,7 +248,10 @@ class ResultCollector:
         try:
             lines = list(
                 summary_lines(
-                    self.state.results, verbose=config.get_verbosity() >= 0, gates=self.state.gate_checks
+                    self.state.results,
+                    verbose=config.get_verbosity() >= 0,
+                    gates=self.state.gate_checks,
+                    not_run=self.not_run(),
                 )
             )
         except Exception as exc:  # a report bug must not hide the test outcomes or change the exit code
@@ -230,11 +260,12 @@ class ResultCollector:
             ]
         if self.state.live and not _is_xdist_worker(config):
             lines.append(self.state.progress.line())
+        scrub = self.state.scrubber.text  # a reply that echoed the key is quoted in the summary
         for line in lines:
             # Markup follows pytest's own colour settings (--color, NO_COLOR, a pipe).
-            terminalreporter.write_line(line, **_markup(line))
+            terminalreporter.write_line(scrub(line), **_markup(line))
         for line in self._write_reports():
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(scrub(line))
 
     def _write_reports(self) -> list[str]:
         """Write every --llm-report file (and the GitHub step summary); one line per file written.
@@ -245,8 +276,7 @@ class ResultCollector:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if not settings.reports and not step_summary:
             return []
-        from pytest_llmgate.report.formats import render_report
-        from pytest_llmgate.report.markdown import render_markdown
+        from pytest_llmgate.report.formats import render_format, render_report
         from pytest_llmgate.report.model import build_report
 
         lines: list[str] = []
@@ -256,19 +286,20 @@ class ResultCollector:
                 self.state.gate_checks,
                 candidate=settings.candidate,
                 settings=resolve_gate(self.state),
+                not_run=self.not_run(),
             )
         except Exception as exc:
             return [f"llmgate: reports not written ({type(exc).__name__}: {exc}); please report it"]
         for path in settings.reports:
             try:
-                write_atomically(path, render_report(report, path))
+                write_atomically(path, render_report(report, path, self.state.scrubber))
                 lines.append(f"llmgate report: {path}")
             except Exception as exc:
                 lines.append(f"llmgate: cannot write {path}: {type(exc).__name__}: {exc}")
         if step_summary:
             try:
                 with open(step_summary, "a", encoding="utf-8") as handle:
-                    handle.write(render_markdown(report) + "\n")
+                    handle.write(render_format(report, "markdown", self.state.scrubber) + "\n")
             except OSError as exc:
                 lines.append(f"llmgate: cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
         return lines
@@ -287,7 +318,7 @@ def _markup(line: str) -> dict[str, bool]:
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file and a rename: never a half-written report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temp = create_temp_beside(path)  # as any file is made (umask), not mkstemp's 0600
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)

@@ -5,7 +5,8 @@ cannot serve two cassettes at once. Here vcrpy's httpx2 stub is bound per casset
 through one `RecordingTransport` given to the OpenAI client: the cassette of the calling thread
 (a context variable) decides where a request is replayed from or recorded to. Cassettes are
 loaded with a safe YAML loader, stored with decoded bodies, scrubbed of secrets on both the
-request and the response side, and written whole (temp file + rename) or not at all.
+request and the response side (by header name, then every header, URI and body by value with
+`secrets.Scrubber`), and written whole (temp file + rename) or not at all.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import copy
 import functools
 import os
 import re
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +38,17 @@ from pytest_llmgate.cassettes import (
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
+    create_temp_beside,
+    load_cassette_data,
+    remove_stale_temps,
     unplayed_note,
 )
+from pytest_llmgate.secrets import REDACTED, Scrubber
+
+__all__ = ["REDACTED", "AtomicPersister", "CassetteSession", "Recorder", "RecordingTransport"]
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 MATCH_ON = ("method", "path", "body")
-REDACTED = "REDACTED"
 
 # Headers that carry credentials or identify the account; removed from requests AND responses.
 SECRET_HEADERS = frozenset(
@@ -67,11 +72,8 @@ VOLATILE_HEADER_PREFIXES = (
     "openai-processing",
     "host",
 )
-# Strings shaped like credentials, scrubbed from bodies: OpenAI keys, org and project ids, bearer tokens.
-SECRET_PATTERN = re.compile(
-    rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}|org-[A-Za-z0-9]{16,}|proj_[A-Za-z0-9]{16,}"
-    rb"|[Bb]earer [A-Za-z0-9._-]{16,}"
-)
+# Query parameters that carry credentials, whatever their value looks like.
+SECRET_QUERY = re.compile(r"([?&](?:api[-_]?key|key|access_token|token|sig|signature)=)[^&#]*", re.I)
 
 
 class _SafeYamlSerializer:
@@ -109,8 +111,9 @@ class AtomicPersister:
         text = path.read_text(encoding="utf-8")
         if not text.strip():
             raise CassetteNotFoundError()
+        data = load_cassette_data(text, path)  # no aliases, no nan or negative numbers
         try:
-            return deserialize(text, serializer)
+            return deserialize(text, _Loaded(data))
         except (yaml.YAMLError, ValueError, KeyError, TypeError) as exc:
             raise CorruptCassetteError(path, str(exc)) from exc
 
@@ -139,6 +142,16 @@ class AtomicPersister:
             pending.end(temp_name)
 
 
+class _Loaded:
+    """A vcrpy serializer handing over data already loaded and checked (parsed once, not twice)."""
+
+    def __init__(self, data: Any) -> None:
+        self._data = data
+
+    def deserialize(self, _cassette_string: str) -> Any:
+        return self._data
+
+
 class PendingWrites:
     """The temporary files of cassette writes in progress, so a session that ends mid-write
     (Ctrl-C while pool threads are saving) can remove them instead of leaving `.tmp` litter.
@@ -151,13 +164,23 @@ class PendingWrites:
         self._lock = threading.Lock()
         self._temps: set[str] = set()
         self._abandoned = False
+        self._swept: set[Path] = set()
+        self.started = time.time()
+
+    def sweep(self, folder: Path) -> None:
+        """Once per folder and session: remove what a killed run left there (`remove_stale_temps`)."""
+        with self._lock:
+            if folder in self._swept:
+                return
+            self._swept.add(folder)
+        remove_stale_temps(folder, self.started)
 
     def begin(self, path: Path) -> tuple[int, str]:
         """An open descriptor and the name of a new temporary file beside `path`."""
         with self._lock:
             if self._abandoned:
                 raise RuntimeError(f"the session ended before {path} could be written")
-            handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            handle, temp_name = create_temp_beside(path)
             self._temps.add(temp_name)
             return handle, temp_name
 
@@ -174,20 +197,20 @@ class PendingWrites:
             self._temps.clear()
 
 
-def _scrub_bytes(body: bytes, secrets: tuple[bytes, ...]) -> bytes:
-    for secret in secrets:
-        body = body.replace(secret, REDACTED.encode())
-    return SECRET_PATTERN.sub(REDACTED.encode(), body)
-
-
-def _drop_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+def _scrub_headers(headers: Mapping[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    """Credential and volatile headers dropped by name; every other one scrubbed by value, since
+    servers and proxies echo the key under any name (`x-echo-auth`, `llm_provider-...`)."""
     kept: dict[str, Any] = {}
     for name, value in headers.items():
         lower = name.lower()
         if lower in SECRET_HEADERS or lower.startswith(VOLATILE_HEADER_PREFIXES):
             continue
-        kept[name] = value
+        kept[scrubber.text(name)] = scrubber.value(value)
     return kept
+
+
+def _scrub_uri(uri: str, scrubber: Scrubber) -> str:
+    return scrubber.text(SECRET_QUERY.sub(lambda match: match.group(1) + REDACTED, uri))
 
 
 @dataclass
@@ -284,7 +307,7 @@ class Recorder:
     """Opens cassettes in one record mode, scrubbing the given secrets from everything saved."""
 
     record_mode: str = "none"
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # never shown in a traceback
     pending: PendingWrites = field(default_factory=PendingWrites, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -303,15 +326,16 @@ class Recorder:
         once per recorder, not for every cassette."""
         return type("SessionPersister", (AtomicPersister,), {"pending": self.pending})
 
-    @property
-    def _secret_bytes(self) -> tuple[bytes, ...]:
-        return tuple(secret.encode() for secret in self.secrets if len(secret) >= 8)
+    @functools.cached_property
+    def scrubber(self) -> Scrubber:
+        return Scrubber(self.secrets)
 
     def _before_record_request(self, request: Any) -> Any:
         request = copy.copy(request)
-        request.headers = _drop_headers(request.headers)
+        request.headers = _scrub_headers(request.headers, self.scrubber)
+        request.uri = _scrub_uri(request.uri, self.scrubber)
         if isinstance(request.body, bytes):
-            request.body = _scrub_bytes(request.body, self._secret_bytes)
+            request.body = self.scrubber.bytes(request.body)
         return request
 
     def _memoised_before_record_request(self) -> Any:
@@ -335,10 +359,15 @@ class Recorder:
 
     def _before_record_response(self, response: dict[str, Any]) -> dict[str, Any] | None:
         response = decode_response(response)
-        response["headers"] = _drop_headers(response.get("headers", {}))
+        response["headers"] = _scrub_headers(response.get("headers", {}), self.scrubber)
+        status = response.get("status")
+        if isinstance(status, dict) and isinstance(status.get("message"), str):
+            status["message"] = self.scrubber.text(status["message"])
         body = response.get("body", {}).get("string")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
         if isinstance(body, bytes):
-            scrubbed = _scrub_bytes(body, self._secret_bytes)
+            scrubbed = self.scrubber.bytes(body)
             if scrubbed != body:
                 response["body"]["string"] = scrubbed
                 for name in list(response["headers"]):
@@ -359,11 +388,12 @@ class Recorder:
             serializer=_SafeYamlSerializer,
             persister=self._persister,
             record_mode=mode,
-            match_on=_matchers(),
+            match_on=_matchers(self.scrubber),
             before_record_request=self._memoised_before_record_request(),
             before_record_response=self._before_record_response,
             drop_unused_requests=mode == RecordMode.ALL,
         )
+        self.pending.sweep(path.parent)
         cassette._load()
         session = CassetteSession(path=path, cassette=cassette)
         token = _current_session.set(session)
@@ -377,7 +407,28 @@ class Recorder:
             session.note_unplayed()
 
 
-def _matchers() -> tuple[Any, ...]:
+def _matchers(scrubber: Scrubber) -> tuple[Any, ...]:
     from vcr import matchers
 
-    return (matchers.method, matchers.path, matchers.body)
+    def body(current: Any, recorded: Any) -> None:
+        """vcrpy's body matcher on the scrubbed bodies of both requests.
+
+        A prompt holding a key-shaped string is stored redacted; scrubbing the recorded side too
+        keeps a cassette written by an older, laxer scrubber (or with other secrets) replayable.
+        """
+        matchers.body(_scrubbed_body(current, scrubber), _scrubbed_body(recorded, scrubber))
+
+    matcher: Callable[[Any, Any], None] = body  # named "body" in vcrpy's failure list
+    return (matchers.method, matchers.path, matcher)
+
+
+def _scrubbed_body(request: Any, scrubber: Scrubber) -> Any:
+    body = request.body
+    if not isinstance(body, bytes):
+        return request
+    scrubbed = scrubber.bytes(body)
+    if scrubbed is body:
+        return request
+    clone = copy.copy(request)
+    clone.body = scrubbed
+    return clone

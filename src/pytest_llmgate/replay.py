@@ -7,7 +7,8 @@ few milliseconds a call, which made replaying a suite four times slower than a p
 of the same size; here a replayed call is a dictionary comparison.
 
 It matches exactly as the recording side does (see recording.MATCH_ON): the HTTP method, the
-URL path of the endpoint and the JSON body, playing each recorded interaction once, in order.
+URL path of the endpoint and the JSON body (both sides scrubbed of secrets), playing each recorded
+interaction once, in order.
 Its errors are the same `RecordingMissing` (missing, stale, exhausted) and `CallError` values as
 a vcrpy replay, and a recorded retry (a 429 or 5xx followed by the answer) replays as one call
 with two attempts, as `ModelClient` does. `tests/unit/test_replay.py` checks both paths agree.
@@ -30,21 +31,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from pytest_llmgate.cassettes import (
     LATENCY_HEADER,
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
+    load_cassette_data,
     unplayed_note,
 )
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
 from pytest_llmgate.response import ApiError, ResponseError, parse_chat_completion
+from pytest_llmgate.secrets import Scrubber
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -111,10 +111,10 @@ def load_interactions(path: Path) -> tuple[list[_Interaction], bool]:
         raise CorruptCassetteError(path, str(exc)) from exc
     if not text.strip():
         return [], False
+    data = load_cassette_data(text, path)  # no aliases, no nan or negative numbers
     try:
-        data = yaml.load(text, Loader=_Loader)
         return [_interaction(item) for item in data["interactions"]], True
-    except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptCassetteError(path, f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -162,9 +162,12 @@ class ReplayCassettes:
 class ReplayClient:
     """Answers `complete(request)` from the calling thread's replay session (see ReplayCassettes)."""
 
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, scrubber: Scrubber | None = None) -> None:
         base = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         self.path = urlsplit(base).path.rstrip("/") + "/chat/completions"
+        # Requests are compared scrubbed, as recording.py's matcher does: a prompt holding a
+        # key-shaped string was stored redacted and must still match.
+        self.scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
         self.stats = CallStats()
         self._policy = RetryPolicy()
         self._lock = threading.Lock()
@@ -177,7 +180,8 @@ class ReplayClient:
         if session is None:
             raise CallError("config", "replay needs an open cassette (ReplayCassettes.use)")
         self.stats.record_call()
-        body = json.loads(json.dumps(request))  # the JSON the SDK would send, for comparison
+        # The JSON the SDK would send, scrubbed as the recorder scrubbed it, for comparison.
+        body = self.scrubber.value(json.loads(json.dumps(request)))
         attempts = 0
         while True:
             attempts += 1
@@ -213,7 +217,7 @@ class ReplayClient:
                 for name, same in (
                     ("method", interaction.method == "POST"),
                     ("path", interaction.path == self.path),
-                    ("body", interaction.body == body),
+                    ("body", self.scrubber.value(interaction.body) == body),
                 )
                 if not same
             ]

@@ -19,9 +19,16 @@ from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
 from pytest_llmgate.assertions.base import Judge
 from pytest_llmgate.budgets import BudgetBreach, check_budgets
 from pytest_llmgate.cases import Case
-from pytest_llmgate.cassettes import Exchange, RecordingMissing, cassette_path, display_path, model_file_name
+from pytest_llmgate.cassettes import (
+    Exchange,
+    RecordingMissing,
+    cassette_path,
+    check_cassette_path,
+    display_path,
+    model_file_name,
+)
 from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
-from pytest_llmgate.pricing import PriceTable, call_cost_parts
+from pytest_llmgate.pricing import PriceTable, call_cost_parts, undated
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
@@ -61,9 +68,17 @@ class RunPlan:
     prices: PriceTable | None = None  # None: costs are not computed
     tokenizers: Tokenizers | None = None  # None: no local token counts
     context_windows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    project_root: Path | None = None  # symlinks may not lead out of it; None: the case file's folder
 
     def cassette_root(self, case: Case) -> Path:
         return self.cassette_dir if self.cassette_dir is not None else case.path.parent / "cassettes"
+
+    def cassette_for(self, case: Case, model: str) -> Path:
+        """The cassette of `case` for `model`; UnsafeCassettePath if a symlink leads out of bounds."""
+        root = self.cassette_root(case)
+        path = cassette_path(root, case.path.stem, case.id, model)
+        check_cassette_path(path, root, self.project_root or case.path.parent)
+        return path
 
 
 @dataclass
@@ -85,11 +100,12 @@ def _call_model(
     case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes
 ) -> tuple[list[_Call], tuple[str, ...]]:
     """The calls, and the notes the cassette left when it closed (e.g. answers not replayed)."""
-    path = cassette_path(plan.cassette_root(case), case.path.stem, case.id, model)
     request = case.request_for(model)
     calls: list[_Call] = []
     notes: tuple[str, ...] = ()
+    called = False  # every call was made: an exception now comes from saving the cassette
     try:
+        path = plan.cassette_for(case, model)
         with recorder.use(path) as session:
             for _ in range(plan.samples):
                 before = len(session.exchanges)
@@ -102,16 +118,55 @@ def _call_model(
                 latency = sum(exchange.latency_ms for exchange in exchanges)
                 replayed = bool(exchanges) and all(exchange.replayed for exchange in exchanges)
                 if error is None:
-                    calls.append(_Call(reply, latency, replayed, attempts=max(1, len(exchanges))))
-                    continue
+                    attempts = max(1, len(exchanges))
+                    mismatch = model_mismatch(model, reply, path, replayed)
+                    if mismatch is None:
+                        calls.append(_Call(reply, latency, replayed, attempts=attempts))
+                        continue
+                    # The recording is kept: it is what the endpoint said, and replays fail the same.
+                    calls.append(_Call(None, latency, replayed, mismatch, "model-mismatch", attempts))
+                    break
                 session.keep = False
                 kind, message = describe_failure(error)
-                calls.append(_Call(None, latency, replayed, message, kind))
+                # Every request of a failed call was billed: its retries count as a reply's do.
+                attempts = max(1, len(exchanges), error.attempts if isinstance(error, CallError) else 0)
+                calls.append(_Call(None, latency, replayed, message, kind, attempts))
                 break  # a failed call makes the rest of this model's samples pointless
+            called = True
         notes = tuple(getattr(session, "notes", ()))
-    except Exception as exc:  # a corrupt cassette or a failing save
-        calls.append(_Call(None, 0.0, False, f"{type(exc).__name__}: {exc}", "recording"))
+    except Exception as exc:  # an unsafe path, a corrupt cassette or a failing save
+        message = f"{type(exc).__name__}: {exc}"
+        if called and calls:
+            # The save failed after the calls: the last call is the one that fails, counted once.
+            last = calls[-1]
+            calls[-1] = dataclasses.replace(
+                last, reply=None, error=last.error or message, error_kind=last.error_kind or "recording"
+            )
+        else:
+            calls.append(_Call(None, 0.0, False, message, "recording"))
     return calls, notes
+
+
+def model_mismatch(model: str, reply: Reply | None, path: Path, replayed: bool) -> str | None:
+    """Why a reply from another model than `model` cannot stand for it; None when it can.
+
+    The reply may name `model` or a dated snapshot of it (`gpt-4o` answers as `gpt-4o-2024-08-06`).
+    Anything else would be judged and priced as `model` while being another model's answer: a
+    hand-edited or swapped cassette, or an endpoint that routed the call elsewhere.
+    """
+    answered = reply.model if reply is not None else None
+    if not answered or answered == model or undated(answered) == model:
+        return None
+    if replayed:
+        return (
+            f"{model}'s recording answers as {answered} ({display_path(path)}), not as {model} or a "
+            f"dated snapshot of it; re-record it with --llm-record-mode=all against an endpoint "
+            f"serving {model}"
+        )
+    return (
+        f"{model} was asked but {answered} answered, not {model} or a dated snapshot of it (the "
+        f"endpoint routed the call to another model); point --llm-base-url at an endpoint serving {model}"
+    )
 
 
 def describe_failure(error: CallError | RecordingMissing) -> tuple[str, str]:
@@ -246,10 +301,10 @@ def run_model(
     # The judge's calls go to a cassette of their own, one per graded model, so baseline and
     # candidate are graded by the same judge model and prompt and each grading replays alone.
     judge_model = plan.judge or plan.baseline
-    path = cassette_path(plan.cassette_root(case), case.path.stem, case.id, f"{model}.judge-{judge_model}")
     failures: list[JudgeFailed] = []
     samples: list[Sample] = []
     try:
+        path = plan.cassette_for(case, f"{model}.judge-{judge_model}")
         with recorder.use(path) as session:
 
             def judge(prompt: str) -> str:

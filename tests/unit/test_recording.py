@@ -6,12 +6,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 import yaml
 
 from pytest_llmgate.cassettes import CorruptCassetteError, RecordingMissing, cassette_path, model_file_name
 from pytest_llmgate.client import CallError, ClientSettings, ModelClient
-from pytest_llmgate.recording import AtomicPersister, Recorder
+from pytest_llmgate.recording import AtomicPersister, Recorder, RecordingTransport
 from pytest_llmgate.simulator import OpenAISimulator
 
 # Credential-shaped test values, assembled at run time so repository secret scanners stay quiet.
@@ -222,3 +223,92 @@ def test_an_abandoned_session_leaves_no_temporary_file_and_keeps_the_old_cassett
     assert path.read_text() == "interactions: []\nversion: 1\n"
     with pytest.raises(RuntimeError, match="the session ended before"):
         pending.begin(path)
+
+
+# --- secrets scrubbed by value (issue 11) -------------------------------------------------------
+
+PROXY_TOKEN = "".join(("proxy", "FAKETOKEN", "recording42x"))  # not credential-shaped
+
+
+def test_echoed_secrets_are_scrubbed_by_value_from_headers_bodies_and_the_uri(
+    tmp_path: Path, openai_server: OpenAISimulator
+) -> None:
+    masked = f"sk-proj-{'*' * 12}{LEAKED_KEY[-8:]}"
+    openai_server.add_rule(
+        content=f"your token {PROXY_TOKEN}, your key {LEAKED_KEY}, masked {masked}",
+        headers={
+            "x-echo-auth": f"{PROXY_TOKEN}",  # not on the name list
+            "llm_provider-openai-organization": LEAKED_ORG,  # a proxy forwarding the org
+            "x-echo-masked": masked,
+        },
+    )
+    path = tmp_path / "c.yaml"
+    recorder = Recorder("once", secrets=(PROXY_TOKEN, LEAKED_KEY, LEAKED_ORG))
+    with recorder.use(path), httpx2.Client(transport=RecordingTransport()) as http:
+        response = http.post(
+            f"{openai_server.base_url}/chat/completions?api-key={PROXY_TOKEN}&user={LEAKED_ORG}",
+            json=REQUEST,
+            headers={"x-proxy-auth": PROXY_TOKEN},
+        )
+    assert PROXY_TOKEN in response.text  # the live answer is untouched
+    assert openai_server.requests[0].query == f"api-key={PROXY_TOKEN}&user={LEAKED_ORG}"
+    text = path.read_text()
+    for part in (PROXY_TOKEN, LEAKED_KEY, LEAKED_ORG, LEAKED_KEY[-8:], PROXY_TOKEN[-8:], "***"):
+        assert part not in text
+    interaction = yaml.safe_load(text)["interactions"][0]
+    assert interaction["request"]["uri"].endswith("/chat/completions?api-key=REDACTED&user=REDACTED")
+    assert interaction["request"]["headers"]["x-proxy-auth"] == ["REDACTED"]
+    headers = interaction["response"]["headers"]
+    assert headers["x-echo-auth"] == headers["llm_provider-openai-organization"] == ["REDACTED"]
+    assert headers["x-echo-masked"] == ["REDACTED"]
+    body = interaction["response"]["body"]["string"]
+    assert body.count("REDACTED") == 3
+    length = next(value for name, value in headers.items() if name.lower() == "content-length")
+    assert length == [str(len(body.encode()))]
+
+
+def test_a_key_shaped_string_in_a_prompt_is_redacted_and_still_replays(
+    tmp_path: Path, client: ModelClient, offline_client: ModelClient
+) -> None:
+    from pytest_llmgate.replay import ReplayCassettes, ReplayClient
+
+    prompt = {**REQUEST, "messages": [{"role": "user", "content": f"Is {LEAKED_KEY} a valid key?"}]}
+    path = tmp_path / "c.yaml"
+    with Recorder("once").use(path):
+        live = client.complete(dict(prompt))
+    assert LEAKED_KEY not in path.read_text()
+    assert "Is REDACTED a valid key?" in path.read_text()
+    assert LEAKED_KEY in live.text  # the simulator echoes the prompt
+    replayed = live.text.replace(LEAKED_KEY, "REDACTED")
+    with Recorder("none").use(path):  # vcrpy through the SDK
+        assert offline_client.complete(dict(prompt)).text == replayed
+    with ReplayCassettes().use(path):  # straight from the cassette
+        assert ReplayClient(DEAD_BASE_URL).complete(dict(prompt)).text == replayed
+
+
+def test_a_recording_made_before_a_secret_was_configured_still_replays(
+    tmp_path: Path, client: ModelClient, offline_client: ModelClient
+) -> None:
+    """Both sides are compared scrubbed: a cassette written by an older scrubber (or with other
+    secrets configured) holds the value the current request's scrubbed form has redacted."""
+    from pytest_llmgate.replay import ReplayCassettes, ReplayClient
+    from pytest_llmgate.secrets import Scrubber
+
+    prompt = {**REQUEST, "messages": [{"role": "user", "content": f"Route via {PROXY_TOKEN}"}]}
+    path = tmp_path / "c.yaml"
+    with Recorder("once").use(path):
+        client.complete(dict(prompt))
+    assert PROXY_TOKEN in path.read_text()
+    with Recorder("none", secrets=(PROXY_TOKEN,)).use(path):
+        offline_client.complete(dict(prompt))
+    with ReplayCassettes().use(path):
+        ReplayClient(DEAD_BASE_URL, scrubber=Scrubber((PROXY_TOKEN,))).complete(dict(prompt))
+    edited = {**REQUEST, "messages": [{"role": "user", "content": "Route via another proxy"}]}
+    with Recorder("none", secrets=(PROXY_TOKEN,)).use(path), pytest.raises(RecordingMissing) as stale:
+        offline_client.complete(edited)
+    assert stale.value.reason == "stale"
+    assert "body" in stale.value.detail
+
+
+def test_a_recorders_repr_never_shows_its_secrets() -> None:
+    assert LEAKED_KEY not in repr(Recorder("once", secrets=(LEAKED_KEY,)))

@@ -30,7 +30,7 @@ def _validate(data: Any) -> None:
 
 def test_the_report_validates_against_the_shipped_schema() -> None:
     data = json.loads(render_json(upgrade_report()))
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     _validate(data)
 
 

@@ -1,7 +1,9 @@
 """Which report `--llm-report=PATH` writes, chosen by the file's suffix, and the text it writes.
 
 Kept apart from the renderers so the option's `type=` can check a path (`report_format`) before
-collection, and so the plugin needs one call (`render_report`) whatever the format.
+collection, and so the plugin needs one call (`render_report`) whatever the format. That call is
+also the output boundary where every report is scrubbed of secrets: a reply that echoed the key
+during a live run reaches the report model, and the text written must not carry it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 
 from pytest_llmgate.report.model import RunReport
+from pytest_llmgate.secrets import Scrubber
 
 FORMATS = {
     ".md": "markdown",
@@ -35,9 +38,16 @@ def report_format(path: str | PurePath) -> str:
         ) from None
 
 
-def render_report(report: RunReport, path: str | PurePath) -> str:
-    """The text of the report the suffix of `path` names (UTF-8 when written)."""
-    return _RENDERERS[report_format(path)](report)
+def render_report(report: RunReport, path: str | PurePath, scrubber: Scrubber | None = None) -> str:
+    """The text of the report the suffix of `path` names (UTF-8 when written), scrubbed."""
+    return render_format(report, report_format(path), scrubber)
+
+
+def render_format(report: RunReport, format_name: str, scrubber: Scrubber | None = None) -> str:
+    """The report in one of FORMATS' values, scrubbed by `scrubber` (default: this environment's
+    secrets and credential-shaped strings, so no caller can write an unscrubbed report)."""
+    text = _RENDERERS[format_name](report)
+    return (scrubber if scrubber is not None else Scrubber.from_environment()).text(text)
 
 
 def _markdown(report: RunReport) -> str:

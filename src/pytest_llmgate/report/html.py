@@ -20,6 +20,7 @@ from pytest_llmgate.report.model import (
     BLOCKING_OUTCOMES,
     RunReport,
     money,
+    not_run_line,
     number,
     percent,
 )
@@ -107,6 +108,10 @@ def html_lines(report: RunReport) -> Iterator[str]:
     yield "<body>"
     yield f'<header class="verdict {status}" id="verdict">'
     yield f"<h1>{esc(report.verdict)}</h1>"
+    if report.interrupted:
+        yield "<p>The run was interrupted: the numbers below cover the finished cases only.</p>"
+        if report.not_run:
+            yield f"<p>{esc(not_run_line(report.not_run))}</p>"
     yield (
         f"<p>pytest-llmgate {esc(report.plugin_version)} · {len(report.results)} cases · "
         f"created {esc(report.created)}</p>"

@@ -23,7 +23,7 @@ from pytest_llmgate.report.model import RunReport, TagReport, case_blocks
 from pytest_llmgate.report.routing import Blend, Route, Routing, routing_yaml
 from pytest_llmgate.results import CaseResult, ModelRun
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_RESOURCE = "report.schema.json"
 
 
@@ -73,6 +73,8 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "routing": routing_dict(report.routing),
         "gates": [{"nodeid": nodeid, **check.to_dict()} for nodeid, check in report.gates],
         "cases": [case_dict(result, report) for result in report.results],
+        "interrupted": report.interrupted,
+        "not_run": list(report.not_run),
     }
     plain: dict[str, Any] = _plain(data)
     return plain

@@ -18,6 +18,7 @@ from pytest_llmgate.report.model import (
     failing_checks,
     judged_run,
     money,
+    not_run_line,
     number,
     percent,
     reply_excerpt,
@@ -64,6 +65,11 @@ def markdown_lines(report: RunReport) -> Iterator[str]:
     mark = "❌" if report.blocked else "✅"
     yield f"## {mark} {escape(report.verdict)}"
     yield ""
+    if report.interrupted:
+        yield "**The run was interrupted**: the numbers below cover the finished cases only."
+        if report.not_run:
+            yield escape(not_run_line(report.not_run))
+        yield ""
     yield (
         f"<sub>pytest-llmgate {escape(report.plugin_version)} · {len(report.results)} cases · "
         f"{escape(report.created)}</sub>"

@@ -28,7 +28,8 @@ from pytest_llmgate.metrics import (
 from pytest_llmgate.report.routing import Routing, recommend_routing
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 
-PASSED_VERDICT, BLOCKED_VERDICT = "PASSED", "BLOCKED"
+PASSED_VERDICT, BLOCKED_VERDICT, INTERRUPTED_VERDICT = "PASSED", "BLOCKED", "INTERRUPTED"
+NOT_RUN_SHOWN = 10  # node ids a one-line message names before "and N more"
 
 BLOCKING_OUTCOMES = (Outcome.REGRESSION, Outcome.BUDGET, Outcome.FAILED, Outcome.ERROR)
 """Outcomes that fail a case item under the default settings, so they block the upgrade.
@@ -69,11 +70,14 @@ class RunReport:
     failed_gates: tuple[str, ...]  # node ids
     failed_cases: tuple[CaseResult, ...]
     verdict: str  # the one line, e.g. "gpt-5.5 vs gpt-4o: BLOCKED, cost per successful task +42%, ..."
-    status: str = field(default=PASSED_VERDICT)  # PASSED or BLOCKED
+    status: str = field(default=PASSED_VERDICT)  # PASSED, BLOCKED or INTERRUPTED
+    interrupted: bool = False  # the session was stopped (Ctrl-C) before every item ran
+    not_run: tuple[str, ...] = ()  # node ids of the cases and gates an interrupted session never ran
 
     @property
     def blocked(self) -> bool:
-        return self.status == BLOCKED_VERDICT
+        """Anything but PASSED: an interrupted run cannot pass an upgrade it did not finish judging."""
+        return self.status != PASSED_VERDICT
 
     @property
     def title(self) -> str:
@@ -98,12 +102,14 @@ def build_report(
     settings: GateSettings | None = None,
     created: datetime | None = None,
     plugin_version: str = __version__,
+    not_run: Sequence[str] | None = None,
 ) -> RunReport:
     """The report of a session: `gates` maps a gate item's node id to its check.
 
     `baseline` and `candidate` default to the models of the results; `settings` gives the alpha of
     the routing recommendation and `per_case` (the session-wide settings: a file's own `gate:`
-    applies to its gate items, which are already judged); `created` defaults to now.
+    applies to its gate items, which are already judged); `created` defaults to now. `not_run`
+    is given when the session was interrupted: the node ids of the items that never ran.
     """
     settings = settings or GateSettings()
     ordered = tuple(sorted(results, key=lambda result: (result.file_nodeid or result.file, result.case_id)))
@@ -118,6 +124,8 @@ def build_report(
     failed_gates = tuple(nodeid for nodeid, check in gate_items if check.status == FAILED)
     failed_cases = tuple(result for result in ordered if case_blocks(result, settings))
     status = BLOCKED_VERDICT if failed_gates or failed_cases else PASSED_VERDICT
+    if not_run is not None:
+        status = INTERRUPTED_VERDICT
     tags = tuple(
         TagReport(
             tag,
@@ -131,7 +139,7 @@ def build_report(
     title = f"{candidate} vs {baseline}" if candidate else baseline
     verdict = verdict_line(
         title,
-        status,
+        status if not_run is None else f"{status} ({interruption_text(len(ordered), not_run)})",
         [check for _, check in gate_items if check.status == FAILED],
         failed_cases,
         comparison,
@@ -155,7 +163,31 @@ def build_report(
         failed_cases=failed_cases,
         verdict=verdict,
         status=status,
+        interrupted=not_run is not None,
+        not_run=tuple(not_run or ()),
     )
+
+
+def interruption_text(finished: int, not_run: Sequence[str]) -> str:
+    """E.g. "stopped after 3 cases; 37 cases and 5 gates did not run": what the numbers cover."""
+    gates = sum(1 for nodeid in not_run if is_gate_nodeid(nodeid))
+    cases = len(not_run) - gates
+    missing = [f"{cases} case{'s' * (cases != 1)}"] if cases or not gates else []
+    if gates:
+        missing.append(f"{gates} gate{'s' * (gates != 1)}")
+    return f"stopped after {finished} case{'s' * (finished != 1)}; {' and '.join(missing)} did not run"
+
+
+def is_gate_nodeid(nodeid: str) -> bool:
+    """A suite gate's node id (`file.yaml::gate[cost]`); case ids cannot contain brackets."""
+    return nodeid.rsplit("::", 1)[-1].startswith("gate[")
+
+
+def not_run_line(not_run: Sequence[str], limit: int = NOT_RUN_SHOWN) -> str:
+    """The node ids that did not run, the first `limit` of them named."""
+    named = ", ".join(not_run[:limit])
+    more = f" and {len(not_run) - limit} more" if len(not_run) > limit else ""
+    return f"not run: {named}{more}"
 
 
 def case_blocks(result: CaseResult, settings: GateSettings) -> bool:

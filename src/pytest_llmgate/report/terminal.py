@@ -19,7 +19,7 @@ from pytest_llmgate.metrics import (
     tags_of,
     unpriced_models,
 )
-from pytest_llmgate.report.model import number, percent
+from pytest_llmgate.report.model import interruption_text, not_run_line, number, percent
 from pytest_llmgate.results import CaseResult, Outcome
 
 WIDTH = 100
@@ -156,8 +156,17 @@ def summary_lines(
     results: Sequence[CaseResult],
     verbose: bool = True,
     gates: Mapping[str, GateCheck] | None = None,
+    not_run: Sequence[str] | None = None,
 ) -> Iterator[str]:
-    """Lines of the session summary; `verbose=False` (pytest -q) keeps the table, gates and counts."""
+    """Lines of the session summary; `verbose=False` (pytest -q) keeps the table, gates and counts.
+
+    `not_run` is given when the session was interrupted (the items that never ran): said first,
+    so no one reads the numbers of a few finished cases as the verdict on the upgrade.
+    """
+    if not_run is not None:
+        yield _clip(f"INTERRUPTED: {interruption_text(len(results), not_run)}; no verdict on the upgrade")
+        if not_run:
+            yield _clip(not_run_line(not_run))
     if not results:
         return
     summaries = model_summaries(results)
