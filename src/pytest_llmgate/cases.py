@@ -14,14 +14,19 @@ from typing import Any
 
 import yaml
 
+from pytest_llmgate import datafiles
 from pytest_llmgate.assertions import AssertionConfigError, AssertionSpec, parse_assertion
 from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
+from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_reference
 from pytest_llmgate.errors import CaseFileError, did_you_mean
+from pytest_llmgate.templates import TemplateProblem, render, render_data, resolve_vars
 
-FILE_KEYS = ("baseline", "defaults", "cases", "pricing", "gate")
+FILE_KEYS = ("baseline", "defaults", "prompts", "cases", "pricing", "gate")
 # Keys a case may take; `defaults` takes the same minus the per-case ones (plus the file's `gate`).
 DEFAULTABLE_KEYS = (
+    "prompt",
+    "messages",
     "system",
     "params",
     "tags",
@@ -29,16 +34,28 @@ DEFAULTABLE_KEYS = (
     "tools",
     "vars",
     "assert",
+    "overrides",
     "repeat",
     "pass_rate",
     "critical",
 )
 DEFAULTS_KEYS = (*DEFAULTABLE_KEYS, "gate")
-CASE_KEYS = ("id", "description", "prompt", "messages", "overrides", *DEFAULTABLE_KEYS)
+CASE_KEYS = ("id", "description", *DEFAULTABLE_KEYS)
+PROMPT_KEYS = ("id", "prompt", "messages")
+# Assertion kinds whose value is code or a function reference: never rendered as a template
+# (Python's own braces, `f"{{x}}"`, would be read as one), and `python`'s `file://` is its own.
+CODE_KINDS = ("python", "python-tests")
 OVERRIDE_KEYS = ("system", "params", "prompt", "messages", "tools")
 BUDGET_KEYS = ("latency_ms", "output_tokens", "prompt_tokens", "total_tokens", "cost_usd")
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
-CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # whole id (fullmatch): no trailing newline
+MAX_CASE_ID = 255  # a cassette folder is named after the id; no file system takes a longer name
+ALIAS_EXPANSION_LIMIT = 1_000_000
+"""How much YAML aliases may add to a case file, in nodes plus scalar characters once expanded.
+
+Anchors and aliases are fine for sharing a block between cases; nested ones can describe a
+document of gigabytes in a few lines (an "alias bomb"), which rendering a prompt would build.
+A million leaves room for a long system prompt shared by hundreds of cases."""
 VAR_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -52,21 +69,100 @@ class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
     """Safe loader that keeps line numbers and refuses duplicate keys (a silent overwrite hides a case).
 
     Built on libyaml's parser when PyYAML has it (ten times faster on large suites); its nodes
-    carry the same marks, so lines are exact either way.
+    carry the same marks, so lines are exact either way. The composed document is measured before
+    anything is built from it, so aliases cannot expand past ALIAS_EXPANSION_LIMIT.
     """
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return self.construct_document(node)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """MarkedYAMLError at the alias that makes the document expand past ALIAS_EXPANSION_LIMIT.
+
+    Each node's expanded size (1, plus its characters for a scalar, plus its children's sizes)
+    is computed once; every further reference to a node is an alias and adds that size again.
+    Linear in the size of the file, whatever the aliases would expand to.
+    """
+    sizes: dict[int, int] = {}
+    extra = 0
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, parent: yaml.Node) -> int:
+        nonlocal extra
+        known = sizes.get(id(node))
+        if known is not None:
+            extra += known
+            if extra > ALIAS_EXPANSION_LIMIT:
+                raise yaml.MarkedYAMLError(
+                    problem=f"YAML aliases expand this file past {ALIAS_EXPANSION_LIMIT:,} nodes and "
+                    "characters (an alias bomb?); share less through anchors, or use defaults:",
+                    problem_mark=parent.start_mark,
+                )
+            return known
+        if id(node) in open_nodes:
+            raise yaml.MarkedYAMLError(
+                problem="a YAML alias refers to a node that contains it (a recursive structure)",
+                problem_mark=parent.start_mark,
+            )
+        if isinstance(node, yaml.ScalarNode):
+            total = 1 + len(node.value)
+        else:
+            open_nodes.add(id(node))
+            children = (
+                [item for pair in node.value for item in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+            )
+            total = 1 + sum(size(child, node) for child in children)
+            open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root, root)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
+    """A mapping with YAML's merge semantics: keys merged in by `<<` are overridden by the
+    mapping's own keys (and, from a list of mappings, an earlier one wins over a later one),
+    while a key given twice among the mapping's own keys is still an error.
+
+    Done here rather than by PyYAML's `flatten_mapping`, whose order of precedence changed
+    between releases.
+    """
     mapping = LineDict()
     mapping.line = node.start_mark.line + 1
+    sources: list[Any] = []
+    own: list[tuple[yaml.Node, yaml.Node]] = []
     for key_node, value_node in node.value:
+        if key_node.tag != _MERGE_TAG:
+            own.append((key_node, value_node))
+            continue
+        merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in merged:
+            if not isinstance(source, yaml.MappingNode):
+                raise yaml.MarkedYAMLError(
+                    problem=f"'<<' merges mappings, but found a {source.id}", problem_mark=source.start_mark
+                )
+            sources.append(loader.construct_object(source, deep=True))
+    for source in reversed(sources):
+        mapping.update(source)
+    own_keys: set[Any] = set()
+    for key_node, value_node in own:
         key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
+        if key in own_keys:
             raise yaml.MarkedYAMLError(
                 problem=f"duplicate key {key!r} (the later value would silently replace the earlier)",
                 problem_mark=key_node.start_mark,
             )
+        own_keys.add(key)
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
 
@@ -121,13 +217,16 @@ class CaseFile:
     pricing: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def load_case_file(path: Path) -> CaseFile:
-    """Parse and validate one `llm_*.yaml` file; raise CaseFileError on the first problem."""
+def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
+    """Parse and validate one `llm_*.yaml` file; raise CaseFileError on the first problem.
+
+    `root` is the project root that `file://` references may not leave (None: the file's folder).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseFileError(path, f"cannot read the case file: {exc}") from exc
-    return parse_case_file(text, path)
+    return parse_case_file(text, path, root)
 
 
 def load_yaml_with_lines(text: str, path: Path) -> Any:
@@ -140,9 +239,11 @@ def load_yaml_with_lines(text: str, path: Path) -> Any:
         raise CaseFileError(path, f"invalid YAML: {exc.problem}", line=line) from exc
     except yaml.YAMLError as exc:
         raise CaseFileError(path, f"invalid YAML: {exc}") from exc
+    except RecursionError:
+        raise CaseFileError(path, "invalid YAML: nested too deeply") from None
 
 
-def parse_case_file(text: str, path: Path) -> CaseFile:
+def parse_case_file(text: str, path: Path, root: Path | None = None) -> CaseFile:
     document = load_yaml_with_lines(text, path)
     if document is None:
         raise CaseFileError(path, "the file is empty; it needs a 'cases:' list", hint=_EXAMPLE_HINT)
@@ -156,30 +257,173 @@ def parse_case_file(text: str, path: Path) -> CaseFile:
     if not isinstance(defaults, Mapping):
         raise CaseFileError(path, "defaults must be a mapping", line=_line(defaults, None), field="defaults")
     _reject_unknown(path, defaults, DEFAULTS_KEYS, line=_line(defaults, None), case_id=None, what="key")
+    if "prompt" in defaults and "messages" in defaults:
+        raise CaseFileError(
+            path,
+            "defaults may give 'prompt' or 'messages', not both",
+            line=_line(defaults, None),
+            field="prompt",
+        )
     gate, gate_line = _file_gate(path, document, defaults)
     pricing = validate_pricing(document.get("pricing"), path)
-    raw_cases = document.get("cases")
-    if not isinstance(raw_cases, list) or not raw_cases:
+    files = _Files(path.parent, root or path.parent)
+    prompts = _prompts(path, document.get("prompts"), _line(document, 1))
+    if prompts and ("prompt" in defaults or "messages" in defaults):
         raise CaseFileError(
-            path, "'cases:' must be a non-empty list of cases", line=_line(document, 1), hint=_EXAMPLE_HINT
+            path,
+            "give prompts: (every case runs with each) or defaults.prompt/messages (one for all), not both",
+            line=_line(defaults, None),
+            field="prompts",
         )
+    rows = _case_rows(path, document.get("cases"), files, _line(document, 1))
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    for index, raw in enumerate(raw_cases):
-        case = _parse_case(path, raw, defaults, index)
-        if case.id in seen:
-            raise CaseFileError(
-                path,
-                f"duplicate case id (first defined on line {seen[case.id]}); ids must be unique in a file",
-                line=case.line,
-                case_id=case.id,
-                field="id",
-            )
-        seen[case.id] = case.line
-        cases.append(case)
+    for row in rows:
+        for case in _parse_case(path, row, defaults, prompts, files):
+            if case.id in seen:
+                raise CaseFileError(
+                    row.path,
+                    (f"{row.label}: " if row.path != path else "")
+                    + f"duplicate case id (first defined on line {seen[case.id]}); ids must be unique",
+                    line=row.line,
+                    case_id=case.id,
+                    field="id",
+                )
+            seen[case.id] = case.line
+            cases.append(case)
     return CaseFile(
         path=path, baseline=baseline, cases=tuple(cases), gate=gate, gate_line=gate_line, pricing=pricing
     )
+
+
+class _Files:
+    """`file://` references of one case file: resolved from its folder, kept inside the project."""
+
+    def __init__(self, base_dir: Path, root: Path) -> None:
+        self.base_dir, self.root = base_dir, root
+
+    def load(self, reference: str, err: _ErrorFactory, field: str, line: int | None = None) -> Loaded:
+        try:
+            return datafiles.load(reference, self.base_dir, self.root)
+        except FileRefError as exc:
+            raise err(_file_problem(exc), field, line) from None
+
+    def rows(self, reference: str, path: Path, line: int | None) -> list[Row]:
+        try:
+            return datafiles.load_rows(reference, self.base_dir, self.root)
+        except FileRefError as exc:
+            if exc.path is not None:
+                raise CaseFileError(exc.path, exc.message, line=exc.line) from None
+            raise CaseFileError(path, exc.message, line=line, field="cases") from None
+
+
+def _file_problem(exc: FileRefError) -> str:
+    if exc.path is None:
+        return exc.message
+    where = f"{exc.path}:{exc.line}" if exc.line else str(exc.path)
+    return f"{where}: {exc.message}"
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """One entry of the file-level `prompts:` list: every case without its own prompt runs it."""
+
+    id: str
+    prompt: Any
+    messages: Any
+    field: str
+
+
+def _prompts(path: Path, raw: Any, line: int | None) -> tuple[_Prompt, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise CaseFileError(
+            path,
+            "prompts must be a non-empty list of prompt texts, file://... references or {id, prompt}",
+            line=line,
+            field="prompts",
+        )
+    result: list[_Prompt] = []
+    for position, entry in enumerate(raw, 1):
+        where = f"prompts[{position - 1}]"
+        if isinstance(entry, str) and entry.strip():
+            name = datafiles.slug(Path(entry[len(FILE_PREFIX) :]).stem) if is_reference(entry) else ""
+            result.append(_Prompt(name or f"prompt-{position}", entry, None, where))
+            continue
+        if not isinstance(entry, Mapping):
+            raise CaseFileError(
+                path,
+                f"{where} must be prompt text, file://... or {{id, prompt}}, got {entry!r}",
+                line=line,
+                field="prompts",
+            )
+        entry_line = _line(entry, line)
+        _reject_unknown(path, entry, PROMPT_KEYS, line=entry_line, case_id=None, what=f"key in {where}")
+        prompt_id = entry.get("id")
+        if not isinstance(prompt_id, str) or not CASE_ID.fullmatch(prompt_id):
+            raise CaseFileError(
+                path,
+                f"{where} needs an 'id' of letters, digits, '.', '_' or '-' (got {prompt_id!r}); "
+                "items are named case-id[prompt-id]",
+                line=entry_line,
+                field="prompts",
+            )
+        if ("prompt" in entry) == ("messages" in entry):
+            raise CaseFileError(
+                path, f"{where} needs exactly one of 'prompt' or 'messages'", line=entry_line, field="prompts"
+            )
+        result.append(_Prompt(prompt_id, entry.get("prompt"), entry.get("messages"), f"prompts[{prompt_id}]"))
+    ids = [prompt.id for prompt in result]
+    for prompt_id in ids:
+        if ids.count(prompt_id) > 1:
+            raise CaseFileError(
+                path,
+                f"two prompts get the id {prompt_id!r}; give them ids with {{id: ..., prompt: file://...}}",
+                line=line,
+                field="prompts",
+            )
+    return tuple(result)
+
+
+def _case_rows(path: Path, raw: Any, files: _Files, line: int | None) -> list[Row]:
+    """Inline cases and the rows of `file://` data files, in order; derived ids made unique."""
+    if is_reference(raw):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise CaseFileError(
+            path,
+            "'cases:' must be a non-empty list of cases (or file://cases.csv, .jsonl, .json, .yaml)",
+            line=line,
+            hint=_EXAMPLE_HINT,
+        )
+    rows: list[Row] = []
+    for index, entry in enumerate(raw):
+        if is_reference(entry):
+            loaded = files.rows(entry, path, line)
+            if not loaded:
+                raise CaseFileError(path, f"{entry} holds no cases", line=line, field="cases")
+            rows.extend(loaded)
+        elif isinstance(entry, dict):
+            rows.append(Row(entry, path, _line(entry, 1) or 1, f"case #{index + 1}", derived_id=False))
+        else:
+            raise CaseFileError(
+                path,
+                f"case #{index + 1} must be a mapping with an 'id' (or file://...), got {entry!r}",
+                line=line,
+            )
+    taken = {row.case.get("id") for row in rows if not row.derived_id}
+    for row in rows:
+        if row.derived_id:
+            base = candidate = row.case["id"]
+            number = 2
+            while candidate in taken:
+                candidate, number = f"{base}-{number}", number + 1
+            row.case["id"] = candidate
+            taken.add(candidate)
+    return rows
 
 
 def _file_gate(
@@ -235,36 +479,63 @@ def _reject_unknown(
             )
 
 
-def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -> Case:
-    if not isinstance(raw, Mapping):
-        raise CaseFileError(path, f"case #{index + 1} must be a mapping with an 'id', got {raw!r}")
-    line = _line(raw, 1) or 1
+def _parse_case(
+    path: Path, row: Row, defaults: Mapping[str, Any], prompts: Sequence[_Prompt], files: _Files
+) -> list[Case]:
+    """The case of one row, or one per file-level prompt when it has no prompt of its own."""
+    raw = row.case
+    in_data_file = row.path != path
+    prefix = f"{row.label}: " if in_data_file else ""
+    line = row.line
     case_id = raw.get("id")
-    if not isinstance(case_id, str) or not CASE_ID.match(case_id):
+    if not isinstance(case_id, str) or not CASE_ID.fullmatch(case_id):
         raise CaseFileError(
-            path,
-            f"case #{index + 1} needs an 'id' of letters, digits, '.', '_' or '-' (got {case_id!r}); "
+            row.path,
+            f"{prefix}{row.label} needs an 'id' of letters, digits, '.', '_' or '-' (got {case_id!r}); "
             "it names the pytest item",
             line=line,
             field="id",
         )
-    err = _ErrorFactory(path, line, case_id)
-    _reject_unknown(path, raw, CASE_KEYS, line=line, case_id=case_id, what="key")
+    if len(case_id) > MAX_CASE_ID:
+        raise CaseFileError(
+            row.path,
+            f"{prefix}{row.label} has an id of {len(case_id)} characters; at most {MAX_CASE_ID} "
+            "(its cassettes go in a folder named after it, and file systems allow no longer name)",
+            line=line,
+            case_id=case_id[:40] + "...",
+            field="id",
+        )
+    err = _ErrorFactory(row.path, line, case_id, prefix)
+    _reject_unknown(row.path, raw, CASE_KEYS, line=line, case_id=case_id, what=f"{prefix}key".strip())
 
     merged: dict[str, Any] = {}
     for key in DEFAULTABLE_KEYS:
         if key in defaults or key in raw:
             merged[key] = _merge(key, defaults.get(key), raw.get(key))
-    variables = merged.get("vars") or {}
-    if not isinstance(variables, Mapping):
+    raw_vars = merged.get("vars") or {}
+    if not isinstance(raw_vars, Mapping):
         raise err("vars must be a mapping of name: value", "vars")
+    variables = _vars(files, err, raw_vars)
 
-    if ("prompt" in raw) == ("messages" in raw):
+    if "prompt" in raw and "messages" in raw:
         raise err("give exactly one of 'prompt' (text) or 'messages' (a chat list)", "prompt")
+    if "prompt" in raw or "messages" in raw:
+        own = "messages" if "messages" in raw else "prompt"
+        variants = [_Prompt("", raw.get("prompt"), raw.get("messages"), own)]
+    elif "prompt" in defaults or "messages" in defaults:
+        own = "defaults.messages" if "messages" in defaults else "defaults.prompt"
+        variants = [_Prompt("", defaults.get("prompt"), defaults.get("messages"), own)]
+    elif prompts:
+        variants = list(prompts)
+    else:
+        raise err(
+            "give exactly one of 'prompt' (text) or 'messages' (a chat list), "
+            "or a file-level prompts: list that every case runs with",
+            "prompt",
+        )
     system = merged.get("system")
     if system is not None and not isinstance(system, str):
         raise err("system must be text", "system")
-    messages = _build_messages(err, system, raw.get("prompt"), raw.get("messages"), variables)
 
     params = merged.get("params") or {}
     if not isinstance(params, Mapping):
@@ -274,22 +545,10 @@ def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -
             raise err(
                 f"params may not set {reserved!r}; it comes from the case and the run options", "params"
             )
-    tools = _tools(err, merged.get("tools"))
+    tools = _tools(err, _data_field(files, err, merged.get("tools"), variables, "tools"))
     tags = _tags(err, merged.get("tags"))
     budgets = _budgets(err, merged.get("budgets"))
-
-    def override_messages(override: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """An override replaces the system text, the prompt or the whole message list."""
-        if "messages" in override:
-            prompt, chat = None, override["messages"]
-        elif "prompt" in override:
-            prompt, chat = override["prompt"], None
-        else:
-            prompt, chat = raw.get("prompt"), raw.get("messages")
-        return _build_messages(err, override.get("system", system), prompt, chat, variables)
-
-    overrides = _overrides(err, raw.get("overrides"), override_messages)
-    assertions = _assertions(path, err, merged.get("assert"), line)
+    assertions = _assertions(path, err, files, merged.get("assert"), variables, line or 1)
     description = raw.get("description")
     if description is not None and not isinstance(description, str):
         raise err("description must be text", "description")
@@ -302,90 +561,207 @@ def _parse_case(path: Path, raw: Any, defaults: Mapping[str, Any], index: int) -
     critical = merged.get("critical", False)
     if not isinstance(critical, bool):
         raise err(f"critical must be true or false, got {critical!r}", "critical")
-    return Case(
-        id=case_id,
-        path=path,
-        line=line,
-        messages=tuple(messages),
-        params=dict(params),
-        tools=tools,
-        tags=tags,
-        budgets=budgets,
-        assertions=assertions,
-        overrides=overrides,
-        vars=dict(variables),
-        description=description,
-        repeat=repeat,
-        pass_rate=float(pass_rate),
-        critical=critical,
-    )
+
+    cases: list[Case] = []
+    for variant in variants:
+        full_id = f"{case_id}[{variant.id}]" if variant.id else case_id
+        if len(full_id) > MAX_CASE_ID:
+            raise err(
+                f"the item id {full_id[:40]!r}... has {len(full_id)} characters; at most {MAX_CASE_ID} "
+                "(it names the cassette folder): shorten the case or prompt id",
+                "id",
+            )
+        variant_err = _ErrorFactory(row.path, line, full_id, prefix)
+        builder = _MessageBuilder(files, variant_err, variables)
+        messages = builder.build(system, variant.prompt, variant.messages, variant.field)
+
+        def override_messages(
+            override: Mapping[str, Any], builder: _MessageBuilder = builder, variant: _Prompt = variant
+        ) -> list[dict[str, Any]]:
+            """An override replaces the system text, the prompt or the whole message list."""
+            if "messages" in override:
+                prompt, chat, where = None, override["messages"], "overrides.messages"
+            elif "prompt" in override:
+                prompt, chat, where = override["prompt"], None, "overrides.prompt"
+            else:
+                prompt, chat, where = variant.prompt, variant.messages, variant.field
+            return builder.build(override.get("system", system), prompt, chat, where)
+
+        overrides = _overrides(variant_err, files, merged.get("overrides"), variables, override_messages)
+        cases.append(
+            Case(
+                id=full_id,
+                path=path,
+                line=1 if in_data_file or line is None else line,
+                messages=tuple(messages),
+                params=dict(params),
+                tools=tools,
+                tags=tags,
+                budgets=budgets,
+                assertions=assertions,
+                overrides=overrides,
+                vars=dict(variables),
+                description=description,
+                repeat=repeat,
+                pass_rate=float(pass_rate),
+                critical=critical,
+            )
+        )
+    return cases
 
 
 class _ErrorFactory:
-    def __init__(self, path: Path, line: int, case_id: str) -> None:
-        self.path, self.line, self.case_id = path, line, case_id
+    def __init__(self, path: Path, line: int | None, case_id: str, prefix: str = "") -> None:
+        self.path, self.line, self.case_id, self.prefix = path, line, case_id, prefix
 
     def __call__(self, message: str, field: str | None = None, line: int | None = None) -> CaseFileError:
-        return CaseFileError(self.path, message, line=line or self.line, case_id=self.case_id, field=field)
+        return CaseFileError(
+            self.path, self.prefix + message, line=line or self.line, case_id=self.case_id, field=field
+        )
 
 
 def _merge(key: str, default: Any, value: Any) -> Any:
-    """Case keys win; mappings merge key by key, `tags` and `assert` lists add to the defaults."""
+    """Case keys win; mappings merge key by key (`overrides` model by model, and their `params`),
+    `tags` and `assert` lists add to the defaults (the defaults' assertions first, as promptfoo's
+    defaultTest)."""
     if default is None:
         return value
     if value is None:
         return default
     if isinstance(default, Mapping) and isinstance(value, Mapping):
+        if key == "overrides":
+            return {
+                model: _merge("override", default.get(model), value.get(model))
+                for model in {**default, **value}
+            }
+        if key == "override" and isinstance(default.get("params"), Mapping):
+            return {**default, **value, "params": _merge("params", default["params"], value.get("params"))}
         return {**default, **value}
     if key in ("tags", "assert") and isinstance(default, list) and isinstance(value, list):
         return [*default, *(item for item in value if key != "tags" or item not in default)]
     return value
 
 
-def _substitute(err: _ErrorFactory, text: str, variables: Mapping[str, Any], where: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in variables:
-            known = ", ".join(sorted(variables)) or "none defined"
-            raise err(f"{where} uses {{{{{name}}}}} but vars has no {name!r} ({known})", "vars")
-        return str(variables[name])
-
-    return VAR_REFERENCE.sub(replace, text)
+def _render(
+    err: _ErrorFactory, text: str, variables: Mapping[str, Any], field: str, line: int | None = None
+) -> str:
+    try:
+        return render(text, variables)
+    except TemplateProblem as exc:
+        raise err(_template_problem(exc, text), field, line) from None
 
 
-def _build_messages(
-    err: _ErrorFactory,
-    system: str | None,
-    prompt: Any,
-    messages: Any,
-    variables: Mapping[str, Any],
-) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = []
-    if system is not None:
-        result.append({"role": "system", "content": _substitute(err, system, variables, "system")})
-    if prompt is not None:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise err("prompt must be non-empty text", "prompt")
-        result.append({"role": "user", "content": _substitute(err, prompt, variables, "prompt")})
+def _template_problem(exc: TemplateProblem, text: str) -> str:
+    if exc.line is not None and "\n" in text.strip():
+        return f"{exc.message} (line {exc.line} of the template)"
+    return exc.message
+
+
+def _render_data(
+    err: _ErrorFactory, value: Any, variables: Mapping[str, Any], field: str, line: int | None = None
+) -> Any:
+    try:
+        return render_data(value, variables)
+    except TemplateProblem as exc:
+        raise err(exc.message, field, line) from None
+
+
+def _vars(files: _Files, err: _ErrorFactory, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The case's vars: `file://` values read (text as written, data as data, .jinja/.j2 rendered
+    with the other vars) and inline strings that use other vars rendered."""
+    loaded: dict[str, Any] = {}
+    templated: set[str] = set()
+    for name, value in raw.items():
+        if is_reference(value):
+            content = files.load(value, err, f"vars.{name}")
+            loaded[str(name)] = content.value
+            if content.kind == "template":
+                templated.add(str(name))
+        else:
+            loaded[str(name)] = value
+            if isinstance(value, str):
+                templated.add(str(name))
+    try:
+        return resolve_vars(loaded, templated)
+    except TemplateProblem as exc:
+        raise err(exc.message, "vars") from None
+
+
+def _data_field(
+    files: _Files, err: _ErrorFactory, value: Any, variables: Mapping[str, Any], field: str
+) -> Any:
+    """A field that holds data (tools, an override's tools): a reference read, every string rendered."""
+    if is_reference(value):
+        value = files.load(value, err, field).value
+    return _render_data(err, value, variables, field)
+
+
+class _MessageBuilder:
+    """The messages of one case and prompt: references read, every text part rendered."""
+
+    def __init__(self, files: _Files, err: _ErrorFactory, variables: Mapping[str, Any]) -> None:
+        self.files, self.err, self.variables = files, err, variables
+
+    def text(self, value: Any, field: str, line: int | None = None) -> Any:
+        """A text value: a reference read (data stays data), text rendered as a template."""
+        if is_reference(value):
+            loaded = self.files.load(value, self.err, field, line)
+            if loaded.kind == "data":
+                return loaded.value
+            value = loaded.value
+        if isinstance(value, str):
+            return _render(self.err, value, self.variables, field, line)
+        return value
+
+    def build(self, system: Any, prompt: Any, messages: Any, field: str) -> list[dict[str, Any]]:
+        err = self.err
+        result: list[dict[str, Any]] = []
+        if system is not None:
+            system_text = self.text(system, "system")
+            if not isinstance(system_text, str):
+                raise err(
+                    "system must be text (a file:// system prompt must be .txt, .md or .jinja)", "system"
+                )
+            result.append({"role": "system", "content": system_text})
+        if prompt is not None:
+            content = self.text(prompt, field)
+            if isinstance(content, list):  # a chat prompt file (promptfoo's JSON prompts)
+                return result + self._messages(content, field)
+            if not isinstance(content, str) or not content.strip():
+                raise err("prompt must be non-empty text", field)
+            result.append({"role": "user", "content": content})
+            return result
+        if is_reference(messages):
+            messages = self.files.load(messages, err, field).value
+        return result + self._messages(messages, field)
+
+    def _messages(self, messages: Any, field: str) -> list[dict[str, Any]]:
+        err = self.err
+        if not isinstance(messages, list) or not messages:
+            raise err("messages must be a non-empty list of {role, content}", field)
+        result: list[dict[str, Any]] = []
+        for position, message in enumerate(messages):
+            line = _line(message, None)
+            if not isinstance(message, Mapping) or "role" not in message:
+                raise err(f"messages[{position}] must be a mapping with 'role' and 'content'", field, line)
+            if message["role"] not in MESSAGE_ROLES:
+                raise err(
+                    f"messages[{position}] has role {message['role']!r}; "
+                    f"use one of {', '.join(MESSAGE_ROLES)}",
+                    field,
+                    line,
+                )
+            rendered = dict(message)
+            content = message.get("content")
+            where = f"{field}.messages[{position}]" if field != "messages" else f"messages[{position}]"
+            if isinstance(content, str):
+                rendered["content"] = self.text(content, where, line)
+                if not isinstance(rendered["content"], str):
+                    raise err(f"{where}: a file:// content must be text, not data", where, line)
+            elif isinstance(content, list):  # content parts: every text (and URL) rendered
+                rendered["content"] = _render_data(err, content, self.variables, where, line)
+            result.append(rendered)
         return result
-    if not isinstance(messages, list) or not messages:
-        raise err("messages must be a non-empty list of {role, content}", "messages")
-    for position, message in enumerate(messages):
-        line = _line(message, None)
-        if not isinstance(message, Mapping) or "role" not in message:
-            raise err(f"messages[{position}] must be a mapping with 'role' and 'content'", "messages", line)
-        if message["role"] not in MESSAGE_ROLES:
-            raise err(
-                f"messages[{position}] has role {message['role']!r}; use one of {', '.join(MESSAGE_ROLES)}",
-                "messages",
-                line,
-            )
-        rendered = dict(message)
-        content = message.get("content")
-        if isinstance(content, str):
-            rendered["content"] = _substitute(err, content, variables, f"messages[{position}]")
-        result.append(rendered)
-    return result
 
 
 def _tools(err: _ErrorFactory, raw: Any) -> tuple[Mapping[str, Any], ...]:
@@ -429,7 +805,11 @@ def _budgets(err: _ErrorFactory, raw: Any) -> Budgets:
 
 
 def _overrides(
-    err: _ErrorFactory, raw: Any, build_messages: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+    err: _ErrorFactory,
+    files: _Files,
+    raw: Any,
+    variables: Mapping[str, Any],
+    build_messages: Callable[[Mapping[str, Any]], list[dict[str, Any]]],
 ) -> Mapping[str, Mapping[str, Any]]:
     if raw is None:
         return {}
@@ -454,23 +834,61 @@ def _overrides(
                 raise err(f"overrides[{model!r}].params must be a mapping", f"overrides.{model}.params")
             resolved["params"] = dict(override["params"])
         if "tools" in override:
-            resolved["tools"] = _tools(err, override["tools"])
+            resolved["tools"] = _tools(
+                err, _data_field(files, err, override["tools"], variables, f"overrides.{model}.tools")
+            )
         if any(key in override for key in ("system", "prompt", "messages")):
             resolved["messages"] = build_messages(override)
         result[str(model)] = resolved
     return result
 
 
-def _assertions(path: Path, err: _ErrorFactory, raw: Any, case_line: int) -> tuple[AssertionSpec, ...]:
+def _assertions(
+    path: Path,
+    err: _ErrorFactory,
+    files: _Files,
+    raw: Any,
+    variables: Mapping[str, Any],
+    case_line: int,
+) -> tuple[AssertionSpec, ...]:
     if raw is None:
         return ()
+    if is_reference(raw):
+        raw = files.load(raw, err, "assert").value
     if not isinstance(raw, list):
         raise err("assert must be a list of assertions like {type: contains, value: ...}", "assert")
     specs: list[AssertionSpec] = []
     for position, entry in enumerate(raw):
+        line = _line(entry, case_line)
+        if isinstance(entry, Mapping):
+            entry = _assertion_entry(err, files, entry, variables, f"assert[{position}]", line)
         try:
             specs.append(parse_assertion(entry, base_dir=path.parent))
         except AssertionConfigError as exc:
             field_name = f"assert[{position}]" + (f".{exc.field}" if exc.field else "")
-            raise err(exc.message, field_name, _line(entry, case_line)) from exc
+            raise err(exc.message, field_name, line) from exc
     return tuple(specs)
+
+
+def _assertion_entry(
+    err: _ErrorFactory,
+    files: _Files,
+    entry: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    where: str,
+    line: int | None,
+) -> dict[str, Any]:
+    """Every field but `type` with its `file://` read and its strings rendered with the case's vars
+    (the expected text, a rubric, a schema, expected fields), except the code of CODE_KINDS."""
+    raw_type = entry.get("type")
+    kind = raw_type.removeprefix("not-") if isinstance(raw_type, str) else None
+    result: dict[str, Any] = {}
+    for key, value in entry.items():
+        field = f"{where}.{key}"
+        if key == "type" or (kind == "python" and key == "value"):
+            result[key] = value
+            continue
+        if is_reference(value):
+            value = files.load(value, err, field, line).value
+        result[key] = value if kind in CODE_KINDS else _render_data(err, value, variables, field, line)
+    return result

@@ -186,7 +186,11 @@ def test_regex_that_does_not_compile_is_a_collection_error() -> None:
             "prompt",
             "exactly one",
         ),
-        ("cases:\n  - id: a\n    prompt: 'hi {{name}}'\n", "vars", "uses {{name}} but vars has no 'name'"),
+        (
+            "cases:\n  - id: a\n    prompt: 'hi {{name}}'\n",
+            "prompt",
+            "'name' is undefined (vars defined: none",
+        ),
         ("cases:\n  - id: a\n    prompt: hi\n    tags: [has space]\n", "tags", "identifiers"),
         (
             "cases:\n  - id: a\n    prompt: hi\n    budgets: {latency: 5}\n",
@@ -237,3 +241,224 @@ def test_files_without_cases_explain_the_format(text: str) -> None:
 def test_yaml_tags_that_build_python_objects_are_refused() -> None:
     error = error_of("cases:\n  - id: a\n    prompt: !!python/object/apply:os.system ['echo pwned']\n")
     assert "invalid YAML" in str(error)
+
+
+def test_a_case_id_with_a_trailing_newline_is_refused() -> None:
+    # `id: "greet\n"` once passed a `$`-anchored pattern, naming an item and a folder with a newline
+    error = error_of('cases:\n  - id: "greet\\n"\n    prompt: x\n')
+    assert error.field == "id"
+    assert error.line == 2
+    assert "'greet\\n'" in str(error)
+
+
+def test_a_case_id_too_long_for_a_folder_name_is_refused_at_collection() -> None:
+    assert parse(f"cases:\n  - id: {'a' * 255}\n    prompt: x\n")  # the longest name a file system takes
+    error = error_of(f"cases:\n  - id: {'a' * 256}\n    prompt: x\n")
+    assert error.field == "id"
+    assert "256 characters; at most 255" in str(error)
+
+
+def test_merge_keys_are_overridden_by_the_mappings_own_keys() -> None:
+    text = """\
+cases:
+  - &base
+    id: base
+    prompt: Say hi
+    params: &params {temperature: 0, max_tokens: 50}
+    tags: [smoke]
+  - <<: *base
+    id: derived
+    params:
+      <<: *params
+      temperature: 1
+"""
+    base, derived = parse_case_file(text, Path("llm_merge.yaml")).cases
+    assert derived.id == "derived"
+    assert dict(derived.params) == {"temperature": 1, "max_tokens": 50}
+    assert derived.tags == base.tags == ("smoke",)
+    assert derived.messages == base.messages
+
+
+def test_several_merged_mappings_the_first_wins_and_own_keys_win_over_all() -> None:
+    text = """\
+cases:
+  - id: a
+    prompt: x
+    params:
+      <<: [{temperature: 0, seed: 1}, {temperature: 1, top_p: 0.5}]
+      seed: 7
+"""
+    (case,) = parse_case_file(text, Path("llm_merge.yaml")).cases
+    assert dict(case.params) == {"temperature": 0, "top_p": 0.5, "seed": 7}
+
+
+def test_a_key_given_twice_beside_a_merge_is_still_a_duplicate() -> None:
+    error = error_of(
+        "defaults: {params: &p {temperature: 0}}\n"
+        "cases:\n  - id: a\n    prompt: x\n    params:\n      <<: *p\n      seed: 1\n      seed: 2\n"
+    )
+    assert error.line == 8
+    assert "duplicate key 'seed'" in str(error)
+
+
+def test_a_recursive_alias_is_a_clear_error() -> None:
+    error = error_of("cases:\n  - id: a\n    prompt: x\n    vars: &v {self: *v}\n")
+    assert "refers to a node that contains it" in str(error)
+
+
+# --- templates, file:// references, prompts: matrix, full defaults ------------------------------
+
+
+def in_project(tmp_path: Path, text: str, **files: str) -> list[object]:
+    """The cases of `text` as tmp_path/llm_x.yaml, with `files` (name -> content) beside it."""
+    for name, content in files.items():
+        path = tmp_path / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    return list(parse_case_file(text, tmp_path / "llm_x.yaml", tmp_path).cases)
+
+
+def test_prompts_matrix_runs_every_case_with_every_prompt(tmp_path: Path) -> None:
+    text = """\
+prompts:
+  - "Q: {{ q }}"
+  - file://prompts/Brief.txt
+  - {id: chat, messages: [{role: user, content: "{{ q | upper }}"}]}
+cases:
+  - {id: one, vars: {q: hi}}
+  - {id: own, prompt: "mine {{ q }}", vars: {q: yo}}
+"""
+    cases = in_project(tmp_path, text, **{"prompts__Brief.txt": "Briefly: {{ q }}"})
+    assert [(case.id, case.messages[-1]["content"]) for case in cases] == [  # type: ignore[attr-defined]
+        ("one[prompt-1]", "Q: hi"),
+        ("one[brief]", "Briefly: hi"),
+        ("one[chat]", "HI"),
+        ("own", "mine yo"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        ("[{id: a, prompt: x}, {id: a, prompt: y}]", "two prompts get the id 'a'"),
+        ("[{id: 'a b', prompt: x}]", "needs an 'id' of letters"),
+        ("[{id: a}]", "needs exactly one of 'prompt' or 'messages'"),
+        ("[{id: a, prompt: x, label: y}]", "unknown key in prompts[0] 'label'"),
+        ("[]", "prompts must be a non-empty list"),
+    ],
+)
+def test_prompts_mistakes(prompts: str, message: str) -> None:
+    error = error_of(f"prompts: {prompts}\ncases: [{{id: c}}]\n")
+    assert message in error.message
+    assert error.field == ("label" if "label" in message else "prompts")
+
+
+def test_prompts_and_a_default_prompt_do_not_mix() -> None:
+    error = error_of("prompts: [x]\ndefaults: {prompt: y}\ncases: [{id: c}]\n")
+    assert "not both" in error.message
+
+
+def test_a_case_without_any_prompt_says_where_one_can_come_from() -> None:
+    assert "or a file-level prompts: list" in error_of("cases: [{id: c}]\n").message
+
+
+def test_defaults_carry_prompt_overrides_and_assertions_appended_after() -> None:
+    text = """\
+defaults:
+  prompt: "Hello {{ name }}"
+  overrides:
+    gpt-5.5: {params: {temperature: 0}, system: "Be brief"}
+  assert: [{type: contains, value: "{{ name }}"}]
+cases:
+  - id: a
+    vars: {name: Ada}
+    overrides:
+      gpt-5.5: {params: {seed: 1}}
+    assert: [{type: icontains, value: hello}]
+"""
+    (case,) = parse(text).cases  # type: ignore[attr-defined]
+    assert case.messages == ({"role": "user", "content": "Hello Ada"},)
+    assert [spec.type for spec in case.assertions] == ["contains", "icontains"]
+    assert case.assertions[0].value == "Ada"
+    request = case.request_for("gpt-5.5")
+    assert (request["seed"], request["temperature"]) == (1, 0)
+    assert request["messages"][0] == {"role": "system", "content": "Be brief"}
+
+
+def test_file_references_in_every_field(tmp_path: Path) -> None:
+    schema = '{"type": "object", "properties": {"city": {"enum": ["{{ city }}"]}}}'
+    tools = '[{"type": "function", "function": {"name": "find", "description": "Find {{ city }}"}}]'
+    text = """\
+cases:
+  - id: a
+    system: file://system.md
+    messages: file://chat.yaml
+    tools: file://tools.json
+    vars:
+      city: Paris
+      notes: file://notes.txt
+      letter: file://letter.j2
+      cfg: file://cfg.yaml
+    assert:
+      - {type: is-json, value: file://schema.json}
+      - {type: contains, value: file://expected.txt}
+"""
+    (case,) = in_project(
+        tmp_path,
+        text,
+        **{
+            "system.md": "You know {{ city }}.",
+            "chat.yaml": "- role: user\n"
+            "  content: 'Go to {{ city }}: {{ notes }} / {{ letter }} / {{ cfg.k }}'\n",
+            "tools.json": tools,
+            "notes.txt": "{{ not rendered }}",
+            "letter.j2": "Dear {{ city }}",
+            "cfg.yaml": "k: [1, 2]\n",
+            "schema.json": schema,
+            "expected.txt": "{{ city }}",
+        },
+    )
+    assert case.messages == (  # type: ignore[attr-defined]
+        {"role": "system", "content": "You know Paris."},
+        {"role": "user", "content": "Go to Paris: {{ not rendered }} / Dear Paris / [1, 2]"},
+    )
+    assert case.tools[0]["function"]["description"] == "Find Paris"  # type: ignore[attr-defined]
+    assert case.assertions[0].value["properties"]["city"]["enum"] == ["Paris"]  # type: ignore[attr-defined]
+    assert case.assertions[1].value == "Paris"  # type: ignore[attr-defined]
+
+
+def test_python_code_and_references_are_not_rendered(tmp_path: Path) -> None:
+    checks = "def ok(output, context):\n    return True\n"
+    text = """\
+cases:
+  - id: a
+    prompt: hi
+    assert:
+      - {type: python, value: "file://checks.py:ok"}
+      - type: python-tests
+        value: |
+          def test_braces():
+              assert f"{{'{{'}}" == "{"
+"""
+    (case,) = in_project(tmp_path, text, **{"checks.py": checks})
+    assert "{{'{{'}}" in case.assertions[1].value  # type: ignore[attr-defined]
+
+
+def test_a_missing_file_names_case_and_field(tmp_path: Path) -> None:
+    with pytest.raises(CaseFileError) as info:
+        in_project(tmp_path, "cases:\n  - id: a\n    prompt: hi\n    vars: {x: file://gone.txt}\n")
+    assert (info.value.line, info.value.case_id, info.value.field) == (2, "a", "vars.x")
+    assert "no such file" in info.value.message
+
+
+def test_a_matrix_id_too_long_for_a_folder_is_refused() -> None:
+    long_id = "c" * 250
+    error = error_of(f"prompts: [{{id: longer, prompt: x}}]\ncases: [{{id: {long_id}}}]\n")
+    assert error.field == "id"
+    assert "shorten the case or prompt id" in error.message
+
+
+def test_a_whole_assert_list_from_a_file(tmp_path: Path) -> None:
+    text = "cases:\n  - id: a\n    prompt: hi\n    vars: {w: hello}\n    assert: file://checks.yaml\n"
+    (case,) = in_project(tmp_path, text, **{"checks.yaml": "- {type: icontains, value: '{{ w }}'}\n"})
+    assert [(spec.type, spec.value) for spec in case.assertions] == [("icontains", "hello")]  # type: ignore[attr-defined]
