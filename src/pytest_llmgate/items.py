@@ -8,28 +8,22 @@ import functools
 import shlex
 import textwrap
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from pytest_llmgate.cases import Case, CaseFile, load_case_file
-from pytest_llmgate.config import GateSettingError, GateSettings, ProjectConfig
+from pytest_llmgate.config import GateSettingError, GateSettings
 from pytest_llmgate.errors import CaseFileError, LlmGateWarning
 from pytest_llmgate.gate import FAILED, GATE_NAMES, PRICE_EXAMPLE, SKIPPED, GateCheck, evaluate_gate
 from pytest_llmgate.options import Settings
-from pytest_llmgate.prefetch import Prefetcher
 from pytest_llmgate.pricing import PriceTable
-from pytest_llmgate.progress import Progress
 from pytest_llmgate.report.junit import case_properties
 from pytest_llmgate.report.terminal import TOKENIZER_NOTE, WIDTH
-from pytest_llmgate.results import CaseResult, ModelRun, Outcome
-from pytest_llmgate.secrets import Scrubber
-
-if TYPE_CHECKING:
-    from pytest_llmgate.drift import Tokenizers
+from pytest_llmgate.results import CaseResult, Outcome
+from pytest_llmgate.session import Job, LlmSession
 
 GATE_MARKER = "llm_gate"  # `-m "not llm_gate"` runs the cases without the suite gates
 PER_CASE_XFAIL = "regressed; judged at suite level by gate[quality]"
@@ -41,119 +35,6 @@ class CaseFailed(Exception):
 
 class GateFailed(Exception):
     """A suite gate failed; its message is the gate's summary and details."""
-
-
-@dataclass
-class SessionState:
-    """Per-session objects built lazily on the first case, so collecting costs no SDK import."""
-
-    settings: Settings
-    project: ProjectConfig = field(default_factory=ProjectConfig)
-    results: list[CaseResult] = field(default_factory=list)
-    gate_checks: dict[str, GateCheck] = field(default_factory=dict)  # gate nodeid -> verdict
-    warned_prices: set[str] = field(default_factory=set)
-    warned_notes: set[str] = field(default_factory=set)  # tokenizer notes already warned about
-    progress: Progress = field(default_factory=Progress)
-    # The one scrubber of every output: cassettes, terminal, JUnit, reports (see secrets.py).
-    scrubber: Scrubber = field(default_factory=Scrubber.from_environment, repr=False)
-    _client: Any = None
-    _recorder: Any = None
-    _tokenizers: Any = None
-    _prefetcher: Prefetcher[ModelRun] | None = None
-
-    def tokenizers(self) -> Tokenizers:
-        if self._tokenizers is None:
-            from pytest_llmgate.drift import Tokenizers
-
-            self._tokenizers = Tokenizers(self.project.encodings)
-        return self._tokenizers  # type: ignore[no-any-return]
-
-    def file_results(self, file_nodeid: str) -> list[CaseResult]:
-        return [result for result in self.results if result.file_nodeid == file_nodeid]
-
-    def client_and_recorder(self) -> tuple[Any, Any]:
-        if self._client is None and not self.live:
-            # Replay reads the cassettes itself: no SDK, no vcrpy, no network (see replay.py).
-            from pytest_llmgate.replay import ReplayCassettes, ReplayClient
-
-            self._client = ReplayClient(self.settings.base_url, scrubber=self.scrubber)
-            self._recorder = ReplayCassettes()
-        if self._client is None:
-            from pytest_llmgate.client import ClientSettings, ModelClient
-            from pytest_llmgate.recording import Recorder
-
-            client_settings = ClientSettings.from_environment(
-                self.settings.base_url,
-                timeout_s=self.settings.timeout_s,
-                # Replay has nothing to retry (recorded retries replay anyway); a missing
-                # recording must fail at once.
-                max_retries=self.settings.max_retries if self.live else 0,
-                time_limit_s=self.settings.time_limit_s,
-                model_concurrency=self.settings.model_concurrency,
-                max_retry_wait_s=self.settings.max_retry_wait_s,
-                max_response_bytes=self.settings.max_response_bytes,
-            )
-            self._client = ModelClient(client_settings)
-            self.scrubber = self.scrubber.with_secrets(client_settings.secrets())
-            self._recorder = Recorder(self.settings.record_mode, secrets=self.scrubber.secrets)
-        return self._client, self._recorder
-
-    @property
-    def live(self) -> bool:
-        """Whether calls may reach the API (any record mode but `none`)."""
-        return self.settings.record_mode != "none"
-
-    def run(self, item: CaseItem) -> CaseResult:
-        """The item's result: its model runs prefetched on the pool in live runs, else run here."""
-        from pytest_llmgate.runner import combine
-
-        jobs = item.model_jobs()
-        if not self.live or self.settings.concurrency < 2:
-            runs = [job() for _, job in jobs]
-        else:
-            self._prefetch_after(item)
-            prefetcher = self.prefetcher()
-            runs = [prefetcher.result(key, job) for key, job in jobs]
-        parent = item.parent
-        assert parent is not None
-        result = dataclasses.replace(
-            combine(item.case, runs[0], runs[1] if len(runs) > 1 else None), file_nodeid=parent.nodeid
-        )
-        self.progress.add(result)
-        return result
-
-    def prefetcher(self) -> Prefetcher[ModelRun]:
-        if self._prefetcher is None:
-            self._prefetcher = Prefetcher(self.settings.concurrency)
-        return self._prefetcher
-
-    def _prefetch_after(self, item: CaseItem) -> None:
-        """Queue the case items this process will run next, in run order."""
-        self.client_and_recorder()  # built here, once, before any pool thread needs it
-        prefetcher = self.prefetcher()
-        for upcoming in upcoming_items(item):
-            if (
-                isinstance(upcoming, CaseItem)
-                and (upcoming.nodeid, self.settings.candidate) not in prefetcher
-            ):
-                for key, job in upcoming.model_jobs():
-                    prefetcher.submit(key, job)
-
-    def stop_prefetching(self) -> None:
-        """Drop the jobs not yet started; calls in flight finish and are saved."""
-        if self._prefetcher is not None:
-            self._prefetcher.close()
-
-    def close(self) -> None:
-        if self._prefetcher is not None:
-            self._prefetcher.close()
-            self._prefetcher = None
-        abandon = getattr(self._recorder, "abandon", None)
-        if abandon is not None:  # pool threads may still be saving after Ctrl-C: no .tmp litter
-            abandon()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 def upcoming_items(item: pytest.Item) -> list[pytest.Item]:
@@ -183,7 +64,7 @@ def upcoming_items(item: pytest.Item) -> list[pytest.Item]:
     return [item]
 
 
-STATE_KEY = pytest.StashKey[SessionState]()
+STATE_KEY = pytest.StashKey[LlmSession]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
 
 
@@ -222,7 +103,7 @@ class CaseFileCollector(pytest.File):
                 gate.add_marker(GATE_MARKER)
                 yield gate
 
-    def _warn_unpriced(self, state: SessionState, baseline: str, candidate: str | None) -> None:
+    def _warn_unpriced(self, state: LlmSession, baseline: str, candidate: str | None) -> None:
         for model in (baseline, candidate):
             if model is None or model in state.warned_prices or self.prices.lookup(model) is not None:
                 continue
@@ -239,7 +120,7 @@ class CaseFileCollector(pytest.File):
             )
 
 
-def resolve_gate(state: SessionState, case_file: CaseFile | None = None) -> GateSettings:
+def resolve_gate(state: LlmSession, case_file: CaseFile | None = None) -> GateSettings:
     """Built-in defaults < llmgate.yaml < the case file's gate: < --llm-gate.
 
     Without a case file: the thresholds of the whole run, for the reports and the routing.
@@ -264,7 +145,7 @@ class CaseItem(pytest.Item):
         self.case = case
         self.baseline = baseline
 
-    def model_jobs(self) -> list[tuple[tuple[str, str], Callable[[], ModelRun]]]:
+    def model_jobs(self) -> list[Job]:
         """One unit of work per model (its calls and the judging of its replies), keyed by
         (node id, model), baseline first; each is safe to run on any thread."""
         from pytest_llmgate.runner import RunPlan, run_model
@@ -298,12 +179,35 @@ class CaseItem(pytest.Item):
             for model, budgets in roles
         ]
 
+    def _run(self, state: LlmSession) -> CaseResult:
+        """The case's result from its model runs (prefetched on the pool in live runs)."""
+        from pytest_llmgate.runner import combine
+
+        def upcoming() -> Iterator[list[Job]]:
+            for item in upcoming_items(self):
+                if isinstance(item, CaseItem) and not state.prefetched((item.nodeid, self.last_model)):
+                    yield item.model_jobs()
+
+        runs = state.model_runs(self.model_jobs(), upcoming)
+        parent = self.parent
+        assert parent is not None
+        result = dataclasses.replace(
+            combine(self.case, runs[0], runs[1] if len(runs) > 1 else None), file_nodeid=parent.nodeid
+        )
+        state.add(result)
+        return result
+
+    @property
+    def last_model(self) -> str:
+        """The model whose job is queued last for this item (the candidate, else the baseline)."""
+        return self.config.stash[STATE_KEY].settings.candidate or self.baseline
+
     def runtest(self) -> None:
         state = self.config.stash[STATE_KEY]
         settings = state.settings
         collector = self.parent
         assert isinstance(collector, CaseFileCollector)
-        result = state.run(self)
+        result = self._run(state)
         self.stash[RESULT_KEY] = result
         self.user_properties.extend(state.scrubber.value(case_properties(result)))
         self._warn_notes(state, result)
@@ -321,7 +225,7 @@ class CaseItem(pytest.Item):
             )
         raise CaseFailed(f"case {self.case.id!r}: {result.message}")
 
-    def _warn_notes(self, state: SessionState, result: CaseResult) -> None:
+    def _warn_notes(self, state: LlmSession, result: CaseResult) -> None:
         """Each distinct tokenizer note once per session, as a warning pytest summarises.
 
         Here on the main thread, where pytest catches warnings (the model runs may have been

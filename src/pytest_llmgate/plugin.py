@@ -26,13 +26,13 @@ from pytest_llmgate.items import (
     CaseFileCollector,
     CaseItem,
     GateItem,
-    SessionState,
     gate_failure_text,
     gate_properties,
     resolve_gate,
 )
 from pytest_llmgate.options import Settings, add_options
 from pytest_llmgate.results import CaseResult
+from pytest_llmgate.session import LlmSession
 
 # Name of the TestReport attribute that carries a case's result dict (survives xdist transport).
 REPORT_ATTRIBUTE = "llmgate_result"
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{GATE_MARKER}: a suite gate of an llm case file (gate[quality], ...)"
     )
-    state = SessionState(settings=settings, project=project)
+    state = LlmSession(settings=settings, project=project)
     config.stash[STATE_KEY] = state
     if state.live and not _is_xdist_controller(config):
         # A live run will need the SDK; importing it (~0.5 s) overlaps with collection this way.
@@ -135,7 +135,7 @@ class ResultCollector:
     session state without module-level globals.
     """
 
-    def __init__(self, state: SessionState, config: pytest.Config) -> None:
+    def __init__(self, state: LlmSession, config: pytest.Config) -> None:
         self.state = state
         self.config = config
         self.deferred: dict[str, dict[str, Any]] = {}
