@@ -20,9 +20,10 @@ from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
 from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_reference
 from pytest_llmgate.errors import CaseFileError, did_you_mean
+from pytest_llmgate.model.targets import Targets, parse_targets
 from pytest_llmgate.templates import TemplateProblem, render, render_data, resolve_vars
 
-FILE_KEYS = ("baseline", "defaults", "prompts", "cases", "pricing", "gate")
+FILE_KEYS = ("baseline", "models", "defaults", "prompts", "cases", "pricing", "gate")
 # Keys a case may take; `defaults` takes the same minus the per-case ones (plus the file's `gate`).
 DEFAULTABLE_KEYS = (
     "prompt",
@@ -215,6 +216,7 @@ class CaseFile:
     gate: Mapping[str, Any] = field(default_factory=dict)  # validated by config.GateSettings
     gate_line: int | None = None
     pricing: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    targets: Targets = field(default_factory=Targets)
 
 
 def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
@@ -292,7 +294,13 @@ def parse_case_file(text: str, path: Path, root: Path | None = None) -> CaseFile
             seen[case.id] = case.line
             cases.append(case)
     return CaseFile(
-        path=path, baseline=baseline, cases=tuple(cases), gate=gate, gate_line=gate_line, pricing=pricing
+        path=path,
+        baseline=baseline,
+        cases=tuple(cases),
+        gate=gate,
+        gate_line=gate_line,
+        pricing=pricing,
+        targets=parse_targets(document.get("models"), path),
     )
 
 

@@ -27,7 +27,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,7 @@ import httpcore2
 import httpx2
 
 from pytest_llmgate.cassettes import LATENCY_HEADER, RecordingMissing
+from pytest_llmgate.model.targets import DEFAULT_KEY_ENV, AzureDeployment, Target
 from pytest_llmgate.recording import RecordingTransport
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import (
@@ -157,9 +158,8 @@ class ModelClient:
         wall_clock: Callable[[], float] = time.time,
         uniform: Callable[[float, float], float] | None = None,
         deadline: Deadline | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        from openai import OpenAI
-
         self.settings = settings
         self.stats = CallStats()
         self._wall_clock = wall_clock
@@ -177,16 +177,59 @@ class ModelClient:
         tls = httpx2.create_ssl_context()  # made once, shared: building one costs ~20 ms
         transport = RecordingTransport(verify=tls)
         transport._pool = _BoundedPool(settings.max_response_bytes, tls)  # see the module docstring
-        http_client = httpx2.Client(transport=transport, timeout=settings.timeout_s)
-        kwargs: dict[str, Any] = {
-            "api_key": settings.api_key or PLACEHOLDER_KEY,
-            "timeout": settings.timeout_s,
-            "max_retries": 0,  # ours count and record every attempt; the SDK's would hide them
-            "http_client": http_client,
-        }
-        if settings.base_url:
-            kwargs["base_url"] = settings.base_url
-        self._client = OpenAI(**kwargs)
+        self._http_client = httpx2.Client(transport=transport, timeout=settings.timeout_s)
+        self._environ = environ if environ is not None else os.environ
+        self._sdk_clients: dict[tuple[Any, ...], Any] = {}
+        self._sdk_lock = threading.Lock()
+        self._target_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._client = self._sdk_for(None)
+
+    def _sdk_for(self, target: Target | None) -> Any:
+        """The SDK client of a target's endpoint and key (one per distinct endpoint, shared).
+
+        The key is read from the target's variable here, when a call is made: a replay never
+        asks. A missing key sends a placeholder (local servers ignore keys); a server that wants
+        one answers 401, which the failure message explains.
+        """
+        from openai import AzureOpenAI, OpenAI
+
+        headers: tuple[tuple[str, str], ...] = ()
+        azure: AzureDeployment | None = None
+        if target is None:
+            base_url, key = self.settings.base_url, self.settings.api_key
+        else:
+            base_url = target.base_url or self.settings.base_url
+            key = target.api_key(self._environ)
+            if target.api_key_env == DEFAULT_KEY_ENV and key is None:
+                key = self.settings.api_key
+            azure, headers = target.azure, tuple(sorted(target.headers.items()))
+        cache_key = (base_url, key, azure, headers)
+        with self._sdk_lock:
+            client = self._sdk_clients.get(cache_key)
+            if client is not None:
+                return client
+            kwargs: dict[str, Any] = {
+                "api_key": key or PLACEHOLDER_KEY,
+                "timeout": self.settings.timeout_s,
+                "max_retries": 0,  # ours count and record every attempt; the SDK's would hide them
+                "http_client": self._http_client,
+                "default_headers": dict(headers),
+            }
+            if azure is not None:
+                endpoint = (base_url or "").rstrip("/")
+                endpoint = endpoint[: -len("/openai")] if endpoint.endswith("/openai") else endpoint
+                client = AzureOpenAI(
+                    azure_endpoint=endpoint,
+                    azure_deployment=azure.deployment,
+                    api_version=azure.api_version,
+                    **kwargs,
+                )
+            else:
+                if base_url:
+                    kwargs["base_url"] = base_url
+                client = OpenAI(**kwargs)
+            self._sdk_clients[cache_key] = client
+            return client
 
     @property
     def base_url(self) -> str:
@@ -201,19 +244,31 @@ class ModelClient:
         return self._caller.deadline
 
     def close(self) -> None:
-        self._client.close()
+        self._http_client.close()
 
-    def complete(self, request: dict[str, Any]) -> Reply:
-        """Send one chat completion request, retrying as the settings allow; return the parsed
-        reply or raise CallError. A RecordingMissing passes through, never retried."""
-        model = str(request.get("model") or "the model")
-        slots = self._slots.get(model)
+    def complete(self, request: dict[str, Any], target: Target | None = None) -> Reply:
+        """Send one chat completion request to `target`'s endpoint (the session's when None),
+        retrying as the settings allow; return the parsed reply or raise CallError. A
+        RecordingMissing passes through, never retried."""
+        model = target.name if target is not None else str(request.get("model") or "the model")
+        client = self._sdk_for(target)
+        slots = self._slots.get(model) or self._slots_for(target)
+
+        def attempt(remaining: float | None) -> Reply:
+            return self._attempt(client, request, model, remaining)
+
         if slots is None:
-            return self._caller.call(model, lambda remaining: self._attempt(request, model, remaining))
-        with slots:  # a per-model limit (--llm-model-concurrency), held across its retries
-            return self._caller.call(model, lambda remaining: self._attempt(request, model, remaining))
+            return self._caller.call(model, attempt)
+        with slots:  # a per-model limit (--llm-model-concurrency, a target's concurrency)
+            return self._caller.call(model, attempt)
 
-    def _attempt(self, request: dict[str, Any], model: str, remaining_s: float | None) -> Reply:
+    def _slots_for(self, target: Target | None) -> threading.BoundedSemaphore | None:
+        if target is None or target.concurrency is None:
+            return None
+        with self._sdk_lock:
+            return self._target_slots.setdefault(target.name, threading.BoundedSemaphore(target.concurrency))
+
+    def _attempt(self, client: Any, request: dict[str, Any], model: str, remaining_s: float | None) -> Reply:
         """One request, bounded as a whole (connect to last byte) by the timeout, or by what is
         left of the time limit if that is less."""
         import openai
@@ -223,7 +278,7 @@ class ModelClient:
         params = {**request, "timeout": remaining_s} if clipped else request
         token = _call_deadline.set(time.monotonic() + bound_s)
         try:
-            raw = self._client.chat.completions.with_raw_response.create(**params)
+            raw = client.chat.completions.with_raw_response.create(**params)
             http = raw.http_response
             body = http.read()
         except RecordingMissing:
@@ -248,7 +303,7 @@ class ModelClient:
                 raise missing from None
             cause = exc.__cause__ or exc
             raise CallError(
-                "connection", f"cannot reach {self.base_url}: {type(cause).__name__}: {cause}"
+                "connection", f"cannot reach {client.base_url}: {type(cause).__name__}: {cause}"
             ) from None
         except TypeError as exc:
             raise CallError("config", f"chat.completions.create rejected the case's params: {exc}") from None

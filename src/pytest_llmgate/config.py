@@ -15,9 +15,10 @@ from types import MappingProxyType
 from typing import Any
 
 from pytest_llmgate.errors import CaseFileError, did_you_mean
+from pytest_llmgate.model.targets import Targets, parse_targets
 
 PROJECT_FILE = "llmgate.yaml"
-PROJECT_KEYS = ("pricing", "gate", "encodings", "context_windows")
+PROJECT_KEYS = ("models", "pricing", "gate", "encodings", "context_windows")
 PER_CASE_MODES = ("fail", "report")
 
 
@@ -99,7 +100,7 @@ def parse_cli_gate(assignments: list[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ProjectConfig:
-    """`llmgate.yaml` at the rootdir: prices, gate thresholds, encodings and context windows."""
+    """`llmgate.yaml` at the rootdir: model targets, prices, gate thresholds, encodings, context windows."""
 
     path: Path | None = None
     pricing: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
@@ -107,6 +108,7 @@ class ProjectConfig:
     gate_line: int | None = None
     encodings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     context_windows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    targets: Targets = field(default_factory=Targets)
 
     @classmethod
     def load(cls, rootdir: Path) -> ProjectConfig:
@@ -146,6 +148,7 @@ class ProjectConfig:
         except GateSettingError as exc:
             raise CaseFileError(path, str(exc).split(": ", 1)[-1], line=gate_line, field="gate") from None
         pricing = validate_pricing(document.get("pricing"), path)
+        targets = parse_targets(document.get("models"), path)
         encodings = _string_map(document.get("encodings"), path, "encodings", "a tiktoken encoding name")
         windows = document.get("context_windows") or {}
         if not isinstance(windows, Mapping) or not all(
@@ -163,6 +166,7 @@ class ProjectConfig:
             gate_line=gate_line,
             encodings=MappingProxyType(dict(encodings)),
             context_windows=MappingProxyType({str(key): int(value) for key, value in windows.items()}),
+            targets=targets,
         )
 
 

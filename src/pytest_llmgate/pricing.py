@@ -138,6 +138,15 @@ class PriceTable:
             prices[model] = _parse_entry(model, entry, prices.get(model), source)
         return PriceTable(MappingProxyType(prices), self.checked)
 
+    def aliased(self, aliases: Mapping[str, str]) -> PriceTable:
+        """A new table where each alias (a target name) costs what its model id costs."""
+        prices = dict(self.prices)
+        for name, model in aliases.items():
+            price = self.lookup(model)
+            if price is not None:
+                prices[name] = price
+        return PriceTable(MappingProxyType(prices), self.checked)
+
     def find(self, requested: str, reported: str | None = None) -> tuple[str, Price] | None:
         """(the table's name for the model, its price), or None when the model is unknown.
 

@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import yaml
@@ -43,6 +44,7 @@ from pytest_llmgate.cassettes import (
     remove_stale_temps,
     unplayed_note,
 )
+from pytest_llmgate.model.wire import canonical_uri, operation_of
 from pytest_llmgate.secrets import REDACTED, Scrubber
 
 __all__ = ["REDACTED", "AtomicPersister", "CassetteSession", "Recorder", "RecordingTransport"]
@@ -333,7 +335,8 @@ class Recorder:
     def _before_record_request(self, request: Any) -> Any:
         request = copy.copy(request)
         request.headers = _scrub_headers(request.headers, self.scrubber)
-        request.uri = _scrub_uri(request.uri, self.scrubber)
+        # No host, port or base path: a recording is found by cassette, operation and body.
+        request.uri = canonical_uri(_scrub_uri(request.uri, self.scrubber))
         if isinstance(request.body, bytes):
             request.body = self.scrubber.bytes(request.body)
         return request
@@ -418,8 +421,14 @@ def _matchers(scrubber: Scrubber) -> tuple[Any, ...]:
         """
         matchers.body(_scrubbed_body(current, scrubber), _scrubbed_body(recorded, scrubber))
 
+    def path(current: Any, recorded: Any) -> None:
+        """The operation called (chat/completions, responses), wherever the endpoint was."""
+        called, stored = operation_of(urlsplit(current.uri).path), operation_of(urlsplit(recorded.uri).path)
+        assert called == stored, f"{called} != {stored}"
+
     matcher: Callable[[Any, Any], None] = body  # named "body" in vcrpy's failure list
-    return (matchers.method, matchers.path, matcher)
+    operation: Callable[[Any, Any], None] = path  # named "path" likewise
+    return (matchers.method, operation, matcher)
 
 
 def _scrubbed_body(request: Any, scrubber: Scrubber) -> Any:

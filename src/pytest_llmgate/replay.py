@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -39,12 +38,14 @@ from pytest_llmgate.cassettes import (
     load_cassette_data,
     unplayed_note,
 )
+from pytest_llmgate.model.targets import Target
+from pytest_llmgate.model.wire import operation_of, request_body
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
 from pytest_llmgate.response import ApiError, ResponseError, parse_chat_completion
 from pytest_llmgate.secrets import Scrubber
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHAT_OPERATION = "chat/completions"
 
 
 @dataclass
@@ -163,8 +164,9 @@ class ReplayClient:
     """Answers `complete(request)` from the calling thread's replay session (see ReplayCassettes)."""
 
     def __init__(self, base_url: str | None = None, scrubber: Scrubber | None = None) -> None:
-        base = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        self.path = urlsplit(base).path.rstrip("/") + "/chat/completions"
+        # Where the recording was made does not matter (see model/wire.py); the base URL is kept
+        # for the same signature as ModelClient.
+        self.base_url = base_url
         # Requests are compared scrubbed, as recording.py's matcher does: a prompt holding a
         # key-shaped string was stored redacted and must still match.
         self.scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
@@ -175,13 +177,13 @@ class ReplayClient:
     def close(self) -> None:
         """Nothing to release; kept so a session can close either client."""
 
-    def complete(self, request: dict[str, Any]) -> Reply:
+    def complete(self, request: dict[str, Any], target: Target | None = None) -> Reply:
         session = _current.get()
         if session is None:
             raise CallError("config", "replay needs an open cassette (ReplayCassettes.use)")
         self.stats.record_call()
         # The JSON the SDK would send, scrubbed as the recorder scrubbed it, for comparison.
-        body = self.scrubber.value(json.loads(json.dumps(request)))
+        body = self.scrubber.value(json.loads(json.dumps(request_body(request))))
         attempts = 0
         while True:
             attempts += 1
@@ -216,7 +218,7 @@ class ReplayClient:
                 name
                 for name, same in (
                     ("method", interaction.method == "POST"),
-                    ("path", interaction.path == self.path),
+                    ("path", operation_of(interaction.path) == CHAT_OPERATION),
                     ("body", self.scrubber.value(interaction.body) == body),
                 )
                 if not same

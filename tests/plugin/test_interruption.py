@@ -176,3 +176,17 @@ def test_a_case_id_with_a_trailing_newline_fails_collection_before_any_call(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*llm_ids.yaml:3: field 'id': case #1 needs an 'id' of letters*"])
     assert openai_server.requests == []
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_a_session_without_case_files_stopped_by_x_prints_no_llmgate_summary(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    # -x under xdist ends the session as interrupted; ordinary tests are not llm cases that "did
+    # not run", and a session without case files has no upgrade verdict to withhold.
+    pytester.makepyfile(test_plain="def test_fails():\n    assert False\n\ndef test_other():\n    pass\n")
+    result = pytester.runpytest("-x", *workers, "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*1 failed*"])
+    result.stdout.no_fnmatch_line("*= llmgate*")
+    result.stdout.no_fnmatch_line("*INTERRUPTED*")
+    result.stdout.no_fnmatch_line("*did not run*")

@@ -8,7 +8,18 @@ import pytest
 
 from pytest_llmgate.cases import load_yaml_with_lines
 from pytest_llmgate.errors import CaseFileError
-from pytest_llmgate.model.targets import AzureDeployment, Target, TargetPrice, Targets, parse_targets
+from pytest_llmgate.model.targets import (
+    AzureDeployment,
+    Target,
+    TargetPrice,
+    Targets,
+    missing_live_keys,
+    parse_targets,
+    resolve_targets,
+    with_target_prices,
+)
+from pytest_llmgate.model.wire import canonical_uri, operation_of, request_body
+from pytest_llmgate.pricing import PriceTable
 
 PATH = Path("llmgate.yaml")
 
@@ -113,3 +124,71 @@ def test_an_empty_entry_is_a_bare_target_declared_where_written() -> None:
     target = parse("models:\n  gpt-4o:\n").resolve("gpt-4o")
     assert target.model == "gpt-4o"
     assert target.declared_at == "llmgate.yaml:2"
+
+
+# --- wire: what a request is, wherever it is sent -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [
+        ("/v1/chat/completions", "chat/completions"),
+        ("/openai/v1/chat/completions/", "chat/completions"),
+        ("/openai/deployments/gpt4o-prod/chat/completions", "chat/completions"),
+        ("/chat/completions", "chat/completions"),
+        ("/v1/responses", "responses"),
+        ("/v1/models", None),
+        ("/v1/completions", None),
+    ],
+)
+def test_the_operation_of_a_path_ignores_the_base_path(path: str, operation: str | None) -> None:
+    assert operation_of(path) == operation
+
+
+def test_a_canonical_uri_keeps_no_host_port_or_base_path_but_keeps_the_query() -> None:
+    assert canonical_uri("http://127.0.0.1:53211/openai/deployments/x/chat/completions?api-version=1") == (
+        "https://llmgate.invalid/chat/completions?api-version=1"
+    )
+    assert canonical_uri("https://api.groq.com/openai/v1/chat/completions") == (
+        "https://llmgate.invalid/chat/completions"
+    )
+
+
+def test_the_request_body_merges_extra_body_and_drops_sdk_only_keys() -> None:
+    request = {
+        "model": "m",
+        "messages": [],
+        "extra_body": {"top_k": 5},
+        "extra_query": {"a": "b"},
+        "extra_headers": {"x": "y"},
+        "timeout": 3.0,
+    }
+    assert request_body(request) == {"model": "m", "messages": [], "top_k": 5}
+
+
+# --- prices and keys of resolved targets ---------------------------------------------------------
+
+
+def test_a_target_price_wins_and_an_unpriced_alias_costs_what_its_model_costs() -> None:
+    targets = resolve_targets(
+        ["gpt-4o", "gpt-5.5-high", "mine", None],
+        parse(
+            "models:\n  gpt-5.5-high: {model: gpt-5.5}\n"
+            "  mine: {price: {input: 1, output: 2, per_request: 0.5}}\n"
+        ),
+        Targets(),
+    )
+    assert set(targets) == {"gpt-4o", "gpt-5.5-high", "mine"}
+    table = with_target_prices(PriceTable.builtin(), targets)
+    assert table.lookup("gpt-5.5-high") == table.lookup("gpt-5.5")
+    mine = table.lookup("mine")
+    assert mine is not None
+    assert (mine.input, mine.output, mine.per_request) == (1.0, 2.0, 0.5)
+    assert table.lookup("gpt-4o") == PriceTable.builtin().lookup("gpt-4o")
+
+
+def test_only_targets_naming_their_own_key_variable_need_it_set_for_a_live_run() -> None:
+    targets = resolve_targets(
+        ["a", "b", "c"], parse("models:\n  a: {api_key_env: A_KEY}\n  b: {api_key_env: B_KEY}\n"), Targets()
+    )
+    assert [target.name for target in missing_live_keys(targets, {"B_KEY": "x" * 20})] == ["a"]

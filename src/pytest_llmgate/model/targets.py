@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -22,13 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_llmgate.errors import CaseFileError, did_you_mean
+from pytest_llmgate.model.wire import OPERATIONS
+from pytest_llmgate.pricing import PriceTable
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 TARGET_KEYS = ("model", "base_url", "api_key_env", "azure", "headers", "params", "price", "concurrency")
 AZURE_KEYS = ("deployment", "api_version")
 PRICE_KEYS = ("input", "cached_input", "output", "per_request")
-OPERATIONS = ("chat/completions",)
 # Headers that carry credentials: they come from api_key_env, never from a file.
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-organization", "cookie"})
 _KEY_SHAPED = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{16,}|\bBearer\s+\S{16,}")
@@ -306,3 +307,41 @@ def _concurrency(raw: Any, fail: _Fail) -> int | None:
 def _redacted(value: Any) -> str:
     text = repr(value)
     return "a key-shaped value (not shown)" if _KEY_SHAPED.search(text) else text
+
+
+def resolve_targets(names: Iterable[str | None], project: Targets, file: Targets) -> dict[str, Target]:
+    """The target of every model name a file's run uses (baseline, candidates, judge)."""
+    return {name: project.resolve(name, file) for name in names if name}
+
+
+def with_target_prices(table: PriceTable, targets: Mapping[str, Target]) -> PriceTable:
+    """`table` plus each target's own price under its name; a target without one is priced as
+    the model id it sends (`gpt-5.5-high` with `model: gpt-5.5` costs what gpt-5.5 costs)."""
+    overrides: dict[str, Mapping[str, Any]] = {}
+    for name, target in targets.items():
+        if target.price is not None:
+            price = target.price
+            entry: dict[str, Any] = {"input": price.input, "output": price.output}
+            if price.cached_input is not None:
+                entry["cached_input"] = price.cached_input
+            if price.per_request:
+                entry["per_request"] = price.per_request
+            overrides[name] = entry
+    table = table.merged(overrides, origin="models:") if overrides else table
+    aliases = {
+        name: target.model
+        for name, target in targets.items()
+        if name not in overrides and name != target.model and table.lookup(name) is None
+    }
+    if not aliases:
+        return table
+    return table.aliased(aliases)
+
+
+def missing_live_keys(targets: Mapping[str, Target], environ: Mapping[str, str]) -> list[Target]:
+    """Targets that name their own key variable, unset here: a live run cannot call them."""
+    return [
+        target
+        for target in targets.values()
+        if target.api_key_env != DEFAULT_KEY_ENV and not environ.get(target.api_key_env)
+    ]
