@@ -24,9 +24,10 @@ Pure Python with no dependencies, cheap to import: the plugin builds one at conf
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,3 +214,26 @@ def _char_pattern(char: str) -> str:
 
 def _hex_any_case(digits: str) -> str:
     return "".join(f"[{digit}{digit.upper()}]" if digit.isalpha() else digit for digit in digits)
+
+
+class ScrubbingLogFilter(logging.Filter):
+    """A handler filter that scrubs each log record's message before it is written.
+
+    The SDK and vcrpy log requests and responses at DEBUG (headers a proxy echoed the key into
+    included); pytest shows captured logs in failure reports, `--log-file` and live logging.
+    `scrubber` is asked for at each record, so keys a session learns later are scrubbed too.
+    """
+
+    def __init__(self, scrubber: Callable[[], Scrubber]) -> None:
+        super().__init__("llmgate-secrets")
+        self._scrubber = scrubber
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report
+            return True
+        scrubbed = self._scrubber().text(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True

@@ -152,3 +152,33 @@ def test_no_written_file_and_no_output_carries_an_echoed_secret(
     assert failures(pytester.path / "record/junit.xml")["key-in-prompt"] == ""
     assert failures(pytester.path / "replay/junit.xml")["key-in-prompt"] == ""
     assert "stale" not in replayed.stdout.str()
+
+
+def test_debug_logs_of_the_sdk_are_scrubbed_in_reports_log_files_and_live_logging(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK logs each response's headers at DEBUG; a failing case shows its captured logs.
+    monkeypatch.setenv("ACME_PROXY_TOKEN", PROXY_TOKEN)
+    script_echoing_server(openai_server)
+    pytester.makefile(".yaml", llm_invoices=CASES)
+    result = run(
+        pytester,
+        "logs",
+        openai_server.base_url,
+        "--llm-record-mode=once",
+        "--log-level=DEBUG",
+        "--log-file=logs/debug.log",
+        "--log-file-level=DEBUG",
+        "-o",
+        "log_cli=true",
+        "--log-cli-level=DEBUG",
+    )
+    log = (pytester.path / "logs" / "debug.log").read_text()
+    assert "x-echo-auth" in log  # the headers were logged ...
+    output = result.stdout.str() + result.stderr.str()
+    assert "x-echo-auth" in output
+    for secret in SECRETS:
+        for text in (log, output):
+            assert secret not in text  # ... and scrubbed
+            assert secret[-8:] not in text
+    assert files_containing(pytester.path, *SECRETS, *(secret[-8:] for secret in SECRETS)) == []
