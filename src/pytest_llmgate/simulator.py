@@ -1,4 +1,4 @@
-"""An OpenAI-compatible chat-completions server on loopback, scripted by rules.
+"""An OpenAI-compatible server on loopback (chat completions and the Responses API), scripted by rules.
 
 Why a real server rather than a mocked SDK: the plugin talks to models through the official
 `openai` SDK over `httpx2` and records at the HTTP layer with vcrpy. Only a real socket
@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
-__all__ = ["CREATED", "OpenAISimulator", "RecordedRequest", "Rule", "count_tokens", "main"]
+__all__ = ["CREATED", "OpenAISimulator", "ReasoningRules", "RecordedRequest", "Rule", "count_tokens", "main"]
 
 _log = logging.getLogger(__name__)
 
@@ -58,6 +58,20 @@ _USAGE_KEYS = frozenset(
 _CHAT_PATH = re.compile(r"^(?:/openai)?(?:/v1)?/chat/completions/?$")
 _AZURE_CHAT_PATH = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions/?$")
 _MODELS_PATH = re.compile(r"^(?:/openai)?(?:/v1)?/models(?:/(?P<model>[^/]+))?/?$")
+_RESPONSES_PATH = re.compile(r"^(?:/openai)?(?:/v1)?/responses/?$")
+# What reasoning models refuse on /v1/chat/completions, in the order the simulator checks them.
+_DEFAULT_ONLY_PARAMS = ("temperature", "top_p")
+_REFUSED_PARAMS = ("stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs")
+# Chat Completions parameters the Responses API does not know (the adapter translates them).
+_CHAT_ONLY_PARAMS = (
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "response_format",
+    "reasoning_effort",
+    "stop",
+    "n",
+)
 
 # status -> (type, code, default message); the shapes the real API uses for each family.
 _ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
@@ -87,6 +101,23 @@ def count_tokens(text: str) -> int:
     that grow with the text and never change between runs.
     """
     return len(_TOKEN_RE.findall(text))
+
+
+@dataclass(frozen=True)
+class ReasoningRules:
+    """How one reasoning model refuses requests, beyond what every reasoning model refuses.
+
+    Every model named in `OpenAISimulator(reasoning_models=...)` answers 400 to `max_tokens`,
+    to `temperature`/`top_p` other than 1 and to `stop`, `presence_penalty`,
+    `frequency_penalty`, `logprobs`, `top_logprobs` on chat, and to `temperature`/`top_p`,
+    the penalties and `top_logprobs` on responses, with the real API's error bodies.
+    `system_role=False` also refuses `system` messages (the older o1 models); `chat_tools=False`
+    refuses function tools on chat unless `reasoning_effort` is "none" (reasoning is on by
+    default for gpt-5.4 and later).
+    """
+
+    system_role: bool = True
+    chat_tools: bool = True
 
 
 @dataclass
@@ -124,6 +155,7 @@ class Rule:
     gzip: bool = False
     drip_bytes_per_second: float | None = None
     sse_keepalive_forever: bool = False
+    reasoning_summary: str | None = None  # Responses API only: a `reasoning` item's summary text
 
     def __post_init__(self) -> None:
         # Fail when the rule is written, not when a request finally hits it mid-test.
@@ -204,6 +236,7 @@ class _Answer:
     tool_calls: tuple[_ToolCall, ...]
     finish_reason: str
     usage: dict[str, Any]
+    reasoning_summary: str | None = None
 
 
 def _error_body(
@@ -225,6 +258,74 @@ def _error_body(
         "code": code if code is not None else default_code,
     }
     return (json.dumps({"error": error}, indent=2) + "\n").encode()
+
+
+def _refusal_body(message: str, param: str, code: str | None) -> bytes:
+    """A 400 exactly as the real API words a refused parameter (see the shared 045/046/076 files)."""
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return (json.dumps({"error": error}, indent=2) + "\n").encode()
+
+
+def _shown_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _chat_refusal(model: str, body: dict[str, Any], rules: ReasoningRules) -> bytes | None:
+    """The 400 body a reasoning model's /v1/chat/completions answers to `body`, or None."""
+    if body.get("max_tokens") is not None:
+        return _refusal_body(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    for name in _DEFAULT_ONLY_PARAMS:
+        value = body.get(name)
+        if value is not None and (value != 1 or isinstance(value, bool)):
+            return _refusal_body(
+                f"Unsupported value: '{name}' does not support {_shown_value(value)} with this model. "
+                "Only the default (1) value is supported.",
+                name,
+                "unsupported_value",
+            )
+    for name in _REFUSED_PARAMS:
+        if body.get(name) is not None:
+            return _refusal_body(
+                f"Unsupported parameter: '{name}' is not supported with this model.",
+                name,
+                "unsupported_parameter",
+            )
+    if not rules.system_role:
+        for index, message in enumerate(body.get("messages") or ()):
+            if isinstance(message, dict) and message.get("role") == "system":
+                return _refusal_body(
+                    f"Unsupported value: 'messages[{index}].role' does not support 'system' with this model.",
+                    f"messages[{index}].role",
+                    "unsupported_value",
+                )
+    if not rules.chat_tools and body.get("tools") and body.get("reasoning_effort") != "none":
+        return _refusal_body(
+            f"Function tools with reasoning_effort are not supported for {model} in "
+            "/v1/chat/completions. Please use /v1/responses instead.",
+            "reasoning_effort",
+            None,
+        )
+    return None
+
+
+def _responses_refusal(body: dict[str, Any], reasoning: bool) -> bytes | None:
+    """The 400 body /v1/responses answers to `body`: chat-only parameters for every model, and
+    `temperature`/`top_p` (at any value), penalties and `top_logprobs` for reasoning models."""
+    for name in _CHAT_ONLY_PARAMS:
+        if name in body:
+            return _refusal_body(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
+    if reasoning:
+        for name in (*_DEFAULT_ONLY_PARAMS, "presence_penalty", "frequency_penalty", "top_logprobs"):
+            if body.get(name) is not None:
+                return _refusal_body(
+                    f"Unsupported parameter: '{name}' is not supported with this model.", name, None
+                )
+    return None
 
 
 def _part_text(content: Any) -> str:
@@ -367,11 +468,200 @@ def _stream_body(answer: _Answer, include_usage: bool) -> bytes:
     return "".join(events).encode()
 
 
+def _responses_messages(body: dict[str, Any]) -> list[Any]:
+    """A Responses request's `instructions` and `input` as chat-style messages, so rules match
+    and tokens are counted the same way on both wire formats."""
+    messages: list[Any] = []
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        messages.append({"role": "system", "content": instructions})
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [*messages, {"role": "user", "content": raw}]
+    for item in raw if isinstance(raw, list) else ():
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message" or "role" in item:
+            messages.append({"role": item.get("role", "user"), "content": item.get("content")})
+        elif kind == "function_call":
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"function": {"arguments": item.get("arguments", "")}}],
+                }
+            )
+        elif kind == "function_call_output":
+            output = item.get("output")
+            messages.append({"role": "tool", "content": output if isinstance(output, str) else ""})
+    return messages
+
+
+def _responses_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "input_tokens": usage["prompt_tokens"],
+        "input_tokens_details": {"cached_tokens": usage["prompt_tokens_details"]["cached_tokens"]},
+        "output_tokens": usage["completion_tokens"],
+        "output_tokens_details": {"reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"]},
+        "total_tokens": usage["total_tokens"],
+    }
+
+
+def _item_id(prefix: str, answer: _Answer, index: int) -> str:
+    return f"{prefix}_sim{hashlib.sha256(f'{answer.id}:{index}'.encode()).hexdigest()[:24]}"
+
+
+def _output_items(answer: _Answer, encrypted: bool) -> list[dict[str, Any]]:
+    """The `output` items of a finished response: reasoning, the message, then the calls."""
+    items: list[dict[str, Any]] = []
+    incomplete = answer.finish_reason in ("length", "content_filter")
+    if answer.reasoning_summary is not None or answer.usage["completion_tokens_details"]["reasoning_tokens"]:
+        reasoning: dict[str, Any] = {"id": _item_id("rs", answer, 0), "type": "reasoning", "summary": []}
+        if answer.reasoning_summary:
+            reasoning["summary"] = [{"type": "summary_text", "text": answer.reasoning_summary}]
+        if encrypted:
+            # Opaque to the client, as the real one is; fixed so recordings stay stable.
+            reasoning["encrypted_content"] = "gAAAAAB" + hashlib.sha256(answer.id.encode()).hexdigest()
+        items.append(reasoning)
+    parts: list[dict[str, Any]] = []
+    if answer.content:
+        parts.append({"type": "output_text", "annotations": [], "logprobs": [], "text": answer.content})
+    if answer.refusal is not None:
+        parts.append({"type": "refusal", "refusal": answer.refusal})
+    if parts or not answer.tool_calls:
+        items.append(
+            {
+                "id": _item_id("msg", answer, 1),
+                "type": "message",
+                "status": "incomplete" if incomplete else "completed",
+                "content": parts,
+                "role": "assistant",
+            }
+        )
+    for index, call in enumerate(answer.tool_calls):
+        items.append(
+            {
+                "id": _item_id("fc", answer, 2 + index),
+                "type": "function_call",
+                "status": "completed",
+                "arguments": call.arguments,
+                "call_id": call.id,
+                "name": call.name,
+            }
+        )
+    return items
+
+
+def _response_object(
+    answer: _Answer, request: dict[str, Any], *, finished: bool = True, encrypted: bool = False
+) -> dict[str, Any]:
+    """A `response` object as the real API sends it (the fields a client reads, in its order)."""
+    reason = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(answer.finish_reason)
+    status = ("incomplete" if reason else "completed") if finished else "in_progress"
+    reasoning = request.get("reasoning")
+    text = request.get("text")
+    return {
+        "id": answer.id,
+        "object": "response",
+        "created_at": CREATED,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": {"reason": reason} if reason and finished else None,
+        "instructions": request.get("instructions"),
+        "max_output_tokens": request.get("max_output_tokens"),
+        "model": answer.model,
+        "output": _output_items(answer, encrypted) if finished else [],
+        "parallel_tool_calls": request.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None, **(reasoning if isinstance(reasoning, dict) else {})},
+        "service_tier": "default",
+        "store": request.get("store", True),
+        "temperature": request.get("temperature", 1.0),
+        "text": text if isinstance(text, dict) else {"format": {"type": "text"}},
+        "tool_choice": request.get("tool_choice", "auto"),
+        "tools": request.get("tools") or [],
+        "top_p": request.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": _responses_usage(answer.usage) if finished else None,
+        "user": None,
+        "metadata": {},
+    }
+
+
+def _response_body(answer: _Answer, request: dict[str, Any], encrypted: bool) -> bytes:
+    body = _response_object(answer, request, encrypted=encrypted)
+    return (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _response_events(answer: _Answer, request: dict[str, Any], encrypted: bool) -> Iterator[dict[str, Any]]:
+    """The events of a streamed response, with the real API's names and fields."""
+    started = _response_object(answer, request, finished=False)
+    yield {"type": "response.created", "response": started}
+    yield {"type": "response.in_progress", "response": started}
+    for index, item in enumerate(_output_items(answer, encrypted)):
+        where = {"item_id": item["id"], "output_index": index}
+        kind = item["type"]
+        if kind == "reasoning":
+            yield {
+                "type": "response.output_item.added",
+                "output_index": index,
+                "item": {**item, "summary": []},
+            }
+            for summary_index, part in enumerate(item["summary"]):
+                at = {**where, "summary_index": summary_index}
+                yield {"type": "response.reasoning_summary_part.added", **at, "part": {**part, "text": ""}}
+                for piece in _split(part["text"], 3):
+                    yield {"type": "response.reasoning_summary_text.delta", **at, "delta": piece}
+                yield {"type": "response.reasoning_summary_text.done", **at, "text": part["text"]}
+                yield {"type": "response.reasoning_summary_part.done", **at, "part": part}
+        elif kind == "message":
+            added = {**item, "status": "in_progress", "content": []}
+            yield {"type": "response.output_item.added", "output_index": index, "item": added}
+            for content_index, part in enumerate(item["content"]):
+                at = {**where, "content_index": content_index}
+                if part["type"] == "refusal":
+                    yield {"type": "response.content_part.added", **at, "part": {**part, "refusal": ""}}
+                    for piece in _split(part["refusal"], 4):
+                        yield {"type": "response.refusal.delta", **at, "delta": piece}
+                    yield {"type": "response.refusal.done", **at, "refusal": part["refusal"]}
+                else:
+                    yield {"type": "response.content_part.added", **at, "part": {**part, "text": ""}}
+                    for piece in _split(part["text"], 4):
+                        yield {"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []}
+                    yield {"type": "response.output_text.done", **at, "text": part["text"], "logprobs": []}
+                yield {"type": "response.content_part.done", **at, "part": part}
+        else:
+            added = {**item, "status": "in_progress", "arguments": ""}
+            yield {"type": "response.output_item.added", "output_index": index, "item": added}
+            for piece in _split_chars(item["arguments"], 3):
+                yield {"type": "response.function_call_arguments.delta", **where, "delta": piece}
+            yield {"type": "response.function_call_arguments.done", **where, "arguments": item["arguments"]}
+        yield {"type": "response.output_item.done", "output_index": index, "item": item}
+    final = _response_object(answer, request, encrypted=encrypted)
+    kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
+    yield {"type": kind, "response": final}
+
+
+def _response_stream_body(answer: _Answer, request: dict[str, Any], encrypted: bool) -> bytes:
+    events = []
+    for number, event in enumerate(_response_events(answer, request, encrypted)):
+        numbered = {"type": event["type"], "sequence_number": number, **event}
+        events.append(f"event: {event['type']}\ndata: {_dumps(numbered)}\n\n")
+    return "".join(events).encode()
+
+
 class OpenAISimulator:
     """A threaded HTTP/1.1 server answering chat completions from `Rule`s or a default echo.
 
     Un-scripted requests get `"[<model>] <last user message>"`, so a test that only needs
     *an* answer needs no rule, and two models always answer differently.
+
+    `POST /v1/responses` answers from the same rules (content, tool calls, refusal, usage,
+    latency, status, body, ...) in the Responses API's shape, JSON or events. Models named in
+    `reasoning_models` (a set of ids, or ids mapped to `ReasoningRules`) refuse what the real
+    API refuses of reasoning models, with its exact 400 bodies; other models take everything.
     """
 
     def __init__(
@@ -380,8 +670,14 @@ class OpenAISimulator:
         latency_ms: float | Mapping[str, float] = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        reasoning_models: Iterable[str] | Mapping[str, ReasoningRules] = (),
     ) -> None:
         self.rules: list[Rule] = list(rules)
+        self.reasoning_models: dict[str, ReasoningRules] = (
+            dict(reasoning_models)
+            if isinstance(reasoning_models, Mapping)
+            else {name: ReasoningRules() for name in reasoning_models}
+        )
         # A number applies to every model; a mapping is per model, with "*" for the rest.
         self.latency_ms: float | Mapping[str, float] = latency_ms
         self.host = host
@@ -462,7 +758,8 @@ class OpenAISimulator:
 
     @classmethod
     def from_script(cls, path: str | Path) -> OpenAISimulator:
-        """Build a simulator from a YAML script: `{latency_ms: N | {model: N}, rules: [...]}`.
+        """Build a simulator from a YAML script: `{latency_ms: N | {model: N}, rules: [...],
+        reasoning_models: [id, ...] | {id: {system_role: false, chat_tools: false}}}`.
 
         Scripts let example cassettes be re-recorded from a file kept beside them, and let the
         CLI serve the same behaviour to a benchmark.
@@ -477,10 +774,11 @@ class OpenAISimulator:
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise ValueError(f"{path}: the script must be a mapping with 'latency_ms' and 'rules'")
-        unknown = set(data) - {"latency_ms", "rules"}
+        unknown = set(data) - {"latency_ms", "rules", "reasoning_models"}
         if unknown:
             raise ValueError(
-                f"{path}: unknown top-level keys {sorted(unknown)}; valid: ['latency_ms', 'rules']"
+                f"{path}: unknown top-level keys {sorted(unknown)}; "
+                "valid: ['latency_ms', 'reasoning_models', 'rules']"
             )
         latency = data.get("latency_ms", 0.0)
         if isinstance(latency, dict):
@@ -506,7 +804,11 @@ class OpenAISimulator:
                 rules.append(Rule(**raw))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{path}: rules[{index}]: {exc}") from exc
-        return cls(rules=rules, latency_ms=latency_ms)
+        return cls(
+            rules=rules,
+            latency_ms=latency_ms,
+            reasoning_models=_script_reasoning(path, data.get("reasoning_models")),
+        )
 
     def models(self) -> list[str]:
         """Model ids named by rules or by the latency table, for `GET /v1/models`."""
@@ -555,6 +857,10 @@ class OpenAISimulator:
             if request.method != "GET":
                 return _Plan(status=405, body=_error_body(405, "Use GET for the models list."))
             return self._plan_models(request)
+        if _RESPONSES_PATH.match(request.path):
+            if request.method != "POST":
+                return _Plan(status=405, body=_error_body(405, "Use POST to create a response."))
+            return self._plan_responses(request)
         azure = _AZURE_CHAT_PATH.match(request.path)
         if azure or _CHAT_PATH.match(request.path):
             if request.method != "POST":
@@ -606,6 +912,85 @@ class OpenAISimulator:
                     code="missing_required_parameter",
                 ),
             )
+        rules = self.reasoning_models.get(model)
+        refusal = _chat_refusal(model, body, rules) if rules is not None else None
+        if refusal is not None:
+            return _Plan(status=400, body=refusal, headers=self._request_id(request))
+        stream = body.get("stream") is True
+        plan, rule, seed, scripted = self._plan_scripted(request, model, messages, stream)
+        if scripted:
+            return plan
+        answer = self._answer(rule, model, messages, body.get("tools"), seed)
+        plan.status = rule.status if rule is not None else 200
+        if stream:
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            plan.body = _stream_body(answer, include_usage)
+            plan.content_type = "text/event-stream; charset=utf-8"
+        else:
+            plan.body = _completion_body(answer)
+        return plan
+
+    def _plan_responses(self, request: RecordedRequest) -> _Plan:
+        body = request.json
+        if not isinstance(body, dict):
+            return _Plan(
+                status=400,
+                body=_error_body(
+                    400,
+                    "We could not parse the JSON body of your request. "
+                    "The OpenAI API expects a JSON payload.",
+                ),
+            )
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return _Plan(
+                status=400,
+                body=_error_body(
+                    400,
+                    "Missing required parameter: 'model'.",
+                    param="model",
+                    code="missing_required_parameter",
+                ),
+            )
+        refusal = _responses_refusal(body, model in self.reasoning_models)
+        if refusal is not None:
+            return _Plan(status=400, body=refusal, headers=self._request_id(request))
+        messages = _responses_messages(body)
+        if not messages:
+            return _Plan(
+                status=400,
+                body=_error_body(
+                    400,
+                    "Missing required parameter: 'input'.",
+                    param="input",
+                    code="missing_required_parameter",
+                ),
+            )
+        stream = body.get("stream") is True
+        plan, rule, seed, scripted = self._plan_scripted(request, model, messages, stream)
+        if scripted:
+            return plan
+        answer = self._answer(rule, model, messages, body.get("tools"), seed, prefix="resp_sim")
+        include = body.get("include")
+        encrypted = isinstance(include, list) and "reasoning.encrypted_content" in include
+        plan.status = rule.status if rule is not None else 200
+        if stream:
+            plan.body = _response_stream_body(answer, body, encrypted)
+            plan.content_type = "text/event-stream; charset=utf-8"
+        else:
+            plan.body = _response_body(answer, body, encrypted)
+        return plan
+
+    def _request_id(self, request: RecordedRequest) -> dict[str, str]:
+        seed = self._seed(request.path, request.raw)
+        return {"x-request-id": "req_" + hashlib.sha256(f"{seed}:req".encode()).hexdigest()[:32]}
+
+    def _plan_scripted(
+        self, request: RecordedRequest, model: str, messages: list[Any], stream: bool
+    ) -> tuple[_Plan, Rule | None, str, bool]:
+        """The rule for a request and the plan's delivery (latency, headers, misbehaviours); the
+        last value says the plan is complete (the rule scripts a body or an error status)."""
         text = "\n".join(_message_text(message) for message in messages)
         rule = self._choose(model, text)
         seed = self._seed(request.path, request.raw)
@@ -626,29 +1011,27 @@ class OpenAISimulator:
             drip_bytes_per_second=rule.drip_bytes_per_second if rule is not None else None,
             sse_keepalive_forever=rule is not None and rule.sse_keepalive_forever,
         )
-        stream = body.get("stream") is True
         if rule is not None and rule.body is not None:
             plan.status = rule.status
             plan.body = rule.body.encode()
             if stream and rule.status < 400:
                 plan.content_type = "text/event-stream; charset=utf-8"
-            return plan
+            return plan, rule, seed, True
         if rule is not None and rule.status >= 400:
             plan.status = rule.status
             plan.body = _error_body(rule.status, rule.content or None, model=model)
-            return plan
-        answer = self._answer(rule, model, messages, body.get("tools"), seed)
-        plan.status = rule.status if rule is not None else 200
-        if stream:
-            options = body.get("stream_options")
-            include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            plan.body = _stream_body(answer, include_usage)
-            plan.content_type = "text/event-stream; charset=utf-8"
-        else:
-            plan.body = _completion_body(answer)
-        return plan
+            return plan, rule, seed, True
+        return plan, rule, seed, False
 
-    def _answer(self, rule: Rule | None, model: str, messages: list[Any], tools: Any, seed: str) -> _Answer:
+    def _answer(
+        self,
+        rule: Rule | None,
+        model: str,
+        messages: list[Any],
+        tools: Any,
+        seed: str,
+        prefix: str = "chatcmpl-sim",
+    ) -> _Answer:
         def short_hash(salt: str) -> str:
             return hashlib.sha256(f"{seed}:{salt}".encode()).hexdigest()[:24]
 
@@ -692,14 +1075,33 @@ class OpenAISimulator:
             },
         }
         return _Answer(
-            id=f"chatcmpl-sim-{short_hash('id')}",
+            id=f"{prefix}-{short_hash('id')}",
             model=rule.response_model or model,
             content=content,
             refusal=rule.refusal,
             tool_calls=calls,
             finish_reason=finish_reason,
             usage=usage,
+            reasoning_summary=rule.reasoning_summary,
         )
+
+
+def _script_reasoning(path: Path, raw: Any) -> dict[str, ReasoningRules]:
+    """`reasoning_models:` of a script: a list of model ids, or ids mapped to their rules."""
+    if raw is None:
+        return {}
+    if isinstance(raw, list) and all(isinstance(name, str) for name in raw):
+        return {name: ReasoningRules() for name in raw}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: reasoning_models must be a list of model ids or a mapping of id to rules")
+    valid = {f.name for f in fields(ReasoningRules)}
+    result: dict[str, ReasoningRules] = {}
+    for name, entry in raw.items():
+        entry = entry or {}
+        if not isinstance(entry, dict) or set(entry) - valid:
+            raise ValueError(f"{path}: reasoning_models.{name}: expected a mapping of {sorted(valid)}")
+        result[str(name)] = ReasoningRules(**entry)
+    return result
 
 
 class _Handler(BaseHTTPRequestHandler):

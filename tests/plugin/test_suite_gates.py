@@ -619,7 +619,7 @@ def test_bad_llm_gate_flag_is_a_usage_error_naming_the_flag(
         (
             "gates:\n  max_cost_increase: 0.1\n",
             "ERROR: */llmgate.yaml: field 'gates': unknown key 'gates' (did you mean 'gate'?); "
-            "allowed: pricing, gate, encodings, context_windows",
+            "allowed: models, pricing, gate, encodings, context_windows",
         ),
         (
             "pricing:\n  my-model: {input: 1.0}\n",

@@ -390,7 +390,8 @@ def test_fixture_raises_the_expected_error(
 def test_every_fixture_is_used() -> None:
     used = {param.values[0] for param in REPLY_CASES + ERROR_CASES}
 
-    assert {path.name for path in FIXTURES.iterdir()} == used
+    # resp_* are the Responses API's fixtures, used by test_responses_adapter.py.
+    assert {path.name for path in FIXTURES.iterdir() if not path.name.startswith("resp_")} == used
 
 
 def test_raw_is_the_decoded_json_or_the_list_of_chunks() -> None:

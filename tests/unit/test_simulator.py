@@ -19,7 +19,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from pytest_llmgate.simulator import CREATED, OpenAISimulator, Rule, count_tokens
+from pytest_llmgate.model.responses import build_request, parse_response
+from pytest_llmgate.simulator import CREATED, OpenAISimulator, ReasoningRules, Rule, count_tokens
 
 USER = [{"role": "user", "content": "hello world"}]
 
@@ -779,3 +780,380 @@ def test_tiktoken_cache_dir_works_offline(tiktoken_cache_dir: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[24912, 2375]"
+
+
+# -- the Responses API -------------------------------------------------------------------------
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "real-openai"
+
+
+def response_events(text: str) -> list[dict[str, Any]]:
+    """The events of a Responses stream, checking each `event:` line names its data's type."""
+    events = []
+    for block in text.split("\n\n"):
+        if not block:
+            continue
+        name_line, data_line = block.split("\n")
+        event = json.loads(data_line.removeprefix("data: "))
+        assert name_line == f"event: {event['type']}"
+        events.append(event)
+    return events
+
+
+def test_responses_default_reply_via_sdk(openai_server: OpenAISimulator) -> None:
+    reply = client(openai_server).responses.create(
+        model="gpt-5.5", instructions="be brief", input=[{"role": "user", "content": "hello world"}]
+    )
+
+    assert reply.output_text == "[gpt-5.5] hello world"
+    assert reply.status == "completed"
+    assert reply.id.startswith("resp_")
+    assert reply.created_at == CREATED
+    assert reply.instructions == "be brief"
+    assert reply.usage is not None
+    assert reply.usage.output_tokens == count_tokens("[gpt-5.5] hello world")
+    assert reply.usage.total_tokens == reply.usage.input_tokens + reply.usage.output_tokens
+    assert openai_server.requests[-1].path == "/v1/responses"
+
+
+def test_responses_answer_from_the_same_rules_as_chat(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(
+        model="gpt-5.5",
+        contains="weather",
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
+        reasoning_summary="The user wants the weather.",
+        usage={"reasoning_tokens": 64, "cached_tokens": 5},
+    )
+
+    reply = client(openai_server).responses.create(
+        model="gpt-5.5", input="What is the weather in Paris?", include=["reasoning.encrypted_content"]
+    )
+
+    assert [item.type for item in reply.output] == ["reasoning", "function_call"]
+    reasoning, call = reply.output
+    assert reasoning.type == "reasoning"
+    assert [part.text for part in reasoning.summary] == ["The user wants the weather."]
+    assert reasoning.encrypted_content
+    assert call.type == "function_call"
+    assert (call.name, call.arguments) == ("get_weather", '{"city":"Paris"}')
+    assert call.call_id.startswith("call_")
+    assert reply.usage is not None
+    assert reply.usage.output_tokens_details.reasoning_tokens == 64
+    assert reply.usage.input_tokens_details.cached_tokens == 5
+
+
+def test_responses_parse_with_our_adapter(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(content="Paris.", refusal=None, finish_reason="length")
+    body = build_request({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2})
+
+    response = post(openai_server, body, "/responses")
+    reply = parse_response(response.content, response.status_code, response.headers["content-type"])
+
+    assert response.json()["status"] == "incomplete"
+    assert response.json()["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert response.json()["max_output_tokens"] == 2
+    assert (reply.text, reply.finish_reason, reply.model) == ("Paris.", "length", "gpt-4o")
+
+
+def test_responses_refusal(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(refusal="I can't help with that.")
+
+    reply = client(openai_server).responses.create(model="gpt-4o", input="x")
+
+    assert reply.output[0].type == "message"
+    assert [part.type for part in reply.output[0].content] == ["refusal"]
+    assert reply.output_text == ""
+
+
+def test_responses_stream_uses_the_real_event_names(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(content="one two three four", reasoning_summary="think")
+
+    response = post(openai_server, {"model": "gpt-5.5", "input": "x", "stream": True}, "/responses")
+    events = response_events(response.text)
+
+    assert response.headers["content-type"].startswith("text/event-stream")
+    types = [event["type"] for event in events]
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] == "response.completed"
+    for name in (
+        "response.output_item.added",
+        "response.reasoning_summary_text.delta",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ):
+        assert name in types
+    assert [event["sequence_number"] for event in events] == list(range(len(events)))
+    deltas = [event["delta"] for event in events if event["type"] == "response.output_text.delta"]
+    assert len(deltas) > 1
+    assert "".join(deltas) == "one two three four"
+    assert events[0]["response"]["status"] == "in_progress"
+    assert events[-1]["response"]["usage"]["output_tokens"] == count_tokens("one two three four")
+
+
+def test_responses_stream_of_tool_calls_via_sdk(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}])
+
+    with client(openai_server).responses.stream(model="gpt-4o", input="1+2?") as stream:
+        types = [event.type for event in stream]
+        final = stream.get_final_response()
+
+    assert "response.function_call_arguments.delta" in types
+    assert "response.function_call_arguments.done" in types
+    assert final.output[0].type == "function_call"
+    assert final.output[0].arguments == '{"a":1,"b":2}'
+
+
+def test_responses_incomplete_stream_ends_with_response_incomplete(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(content="cut", finish_reason="length")
+
+    response = post(openai_server, {"model": "gpt-4o", "input": "x", "stream": True}, "/responses")
+    last = response_events(response.text)[-1]
+
+    assert last["type"] == "response.incomplete"
+    assert last["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def test_responses_scripted_error_status_latency_and_headers(openai_server: OpenAISimulator) -> None:
+    openai_server.add_rule(status=429, headers={"retry-after": "1"}, times=1)
+    openai_server.add_rule(latency_ms=150, content="late")
+
+    failed = post(openai_server, {"model": "gpt-4o", "input": "x"}, "/responses")
+    started = time.monotonic()
+    late = post(openai_server, {"model": "gpt-4o", "input": "x"}, "/responses")
+
+    assert failed.status_code == 429
+    assert failed.json()["error"]["code"] == "rate_limit_exceeded"
+    assert failed.headers["retry-after"] == "1"
+    assert time.monotonic() - started >= 0.14
+    assert late.headers["openai-processing-ms"] == "150"
+
+
+@pytest.mark.parametrize("param", ["messages", "max_tokens", "response_format", "reasoning_effort", "stop"])
+def test_responses_refuse_chat_only_parameters(openai_server: OpenAISimulator, param: str) -> None:
+    response = post(openai_server, {"model": "gpt-4o", "input": "x", param: 1}, "/responses")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "message": f"Unknown parameter: '{param}'.",
+            "type": "invalid_request_error",
+            "param": param,
+            "code": "unknown_parameter",
+        }
+    }
+
+
+def test_responses_without_input_or_model(openai_server: OpenAISimulator) -> None:
+    no_input = post(openai_server, {"model": "gpt-4o"}, "/responses")
+    no_model = post(openai_server, {"input": "x"}, "/responses")
+
+    assert no_input.status_code == no_model.status_code == 400
+    assert no_input.json()["error"]["param"] == "input"
+    assert no_model.json()["error"]["param"] == "model"
+
+
+def test_responses_get_is_not_allowed(openai_server: OpenAISimulator) -> None:
+    assert httpx2.get(openai_server.base_url + "/responses", timeout=5).status_code == 405
+
+
+def test_responses_are_byte_identical_when_repeated_across_servers() -> None:
+    bodies = []
+    for _ in range(2):
+        with OpenAISimulator() as server:
+            bodies.append(
+                post(server, {"model": "gpt-5.5", "input": "x", "stream": True}, "/responses").content
+            )
+
+    assert bodies[0] == bodies[1]
+
+
+# -- reasoning-model refusals ------------------------------------------------------------------
+
+
+def refusal_of(server: OpenAISimulator, body: dict[str, Any], path: str = "/chat/completions") -> Any:
+    response = post(server, body, path)
+    assert response.status_code == 400, response.text
+    return response.json()
+
+
+@pytest.fixture
+def reasoning_server() -> Any:
+    rules = {
+        "gpt-5.5": ReasoningRules(chat_tools=False),
+        "gpt-5-mini": ReasoningRules(),
+        "o1-mini": ReasoningRules(system_role=False),
+    }
+    with OpenAISimulator(reasoning_models=rules) as server:
+        yield server
+
+
+def test_reasoning_refusal_of_max_tokens(reasoning_server: OpenAISimulator) -> None:
+    body = refusal_of(reasoning_server, {"model": "gpt-5.5", "messages": USER, "max_tokens": 300})
+
+    assert body == {
+        "error": {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    }
+
+
+@pytest.mark.parametrize(("param", "value", "shown"), [("temperature", 0, "0"), ("top_p", 0.5, "0.5")])
+def test_reasoning_refusal_of_a_value_other_than_1(
+    reasoning_server: OpenAISimulator, param: str, value: float, shown: str
+) -> None:
+    body = refusal_of(reasoning_server, {"model": "gpt-5.5", "messages": USER, param: value})
+
+    assert body["error"] == {
+        "message": f"Unsupported value: '{param}' does not support {shown} with this model. "
+        "Only the default (1) value is supported.",
+        "type": "invalid_request_error",
+        "param": param,
+        "code": "unsupported_value",
+    }
+
+
+def test_reasoning_models_take_the_default_temperature(reasoning_server: OpenAISimulator) -> None:
+    response = post(reasoning_server, {"model": "gpt-5.5", "messages": USER, "temperature": 1})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "param", ["stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs"]
+)
+def test_reasoning_refusal_of_unsupported_parameters(reasoning_server: OpenAISimulator, param: str) -> None:
+    body = refusal_of(reasoning_server, {"model": "gpt-5-mini", "messages": USER, param: ["4242"]})
+
+    assert body["error"]["message"] == f"Unsupported parameter: '{param}' is not supported with this model."
+    assert body["error"]["code"] == "unsupported_parameter"
+    assert body["error"]["param"] == param
+
+
+def test_reasoning_refusals_match_the_real_recordings(reasoning_server: OpenAISimulator) -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"real OpenAI corpus not found at {SHARED}")
+    for name, model in (
+        ("045_chat-error-400__mirascope.json", "gpt-5-mini"),
+        ("076_chat-error-400__pydantic-ai.json", "o1-mini"),
+    ):
+        recorded = json.loads((SHARED / name).read_text(encoding="utf-8"))
+        request = json.loads(recorded["request"]["body"])
+        assert request["model"] == model
+
+        response = post(reasoning_server, request)
+
+        assert response.status_code == recorded["response"]["status"] == 400
+        assert response.json() == json.loads(recorded["response"]["body"])
+
+
+def test_reasoning_refusal_of_system_for_older_o1(reasoning_server: OpenAISimulator) -> None:
+    messages = [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]
+    body = refusal_of(reasoning_server, {"model": "o1-mini", "messages": messages})
+
+    assert (
+        body["error"]["message"]
+        == "Unsupported value: 'messages[1].role' does not support 'system' with this model."
+    )
+    assert body["error"]["param"] == "messages[1].role"
+    developer = [{"role": "developer", "content": "b"}, {"role": "user", "content": "a"}]
+    assert post(reasoning_server, {"model": "o1-mini", "messages": developer}).status_code == 200
+    assert post(reasoning_server, {"model": "gpt-5-mini", "messages": messages}).status_code == 200
+
+
+def test_reasoning_refusal_of_tools_on_chat(reasoning_server: OpenAISimulator) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+    body = refusal_of(reasoning_server, {"model": "gpt-5.5", "messages": USER, "tools": tools})
+    with_none = post(
+        reasoning_server, {"model": "gpt-5.5", "messages": USER, "tools": tools, "reasoning_effort": "none"}
+    )
+    on_responses = post(
+        reasoning_server,
+        {"model": "gpt-5.5", "input": "x", "tools": [{"type": "function", "name": "f", "parameters": {}}]},
+        "/responses",
+    )
+
+    assert body["error"] == {
+        "message": "Function tools with reasoning_effort are not supported for gpt-5.5 in "
+        "/v1/chat/completions. Please use /v1/responses instead.",
+        "type": "invalid_request_error",
+        "param": "reasoning_effort",
+        "code": None,
+    }
+    assert with_none.status_code == 200
+    assert on_responses.status_code == 200
+    assert (
+        post(reasoning_server, {"model": "gpt-5-mini", "messages": USER, "tools": tools}).status_code == 200
+    )
+
+
+def test_reasoning_refusal_on_responses(reasoning_server: OpenAISimulator) -> None:
+    body = refusal_of(reasoning_server, {"model": "gpt-5.5", "input": "x", "temperature": 0.2}, "/responses")
+
+    assert body["error"] == {
+        "message": "Unsupported parameter: 'temperature' is not supported with this model.",
+        "type": "invalid_request_error",
+        "param": "temperature",
+        "code": None,
+    }
+    assert (
+        post(
+            reasoning_server, {"model": "gpt-4o", "input": "x", "temperature": 0.2}, "/responses"
+        ).status_code
+        == 200
+    )
+
+
+def test_reasoning_refusal_reaches_the_sdk_as_bad_request(reasoning_server: OpenAISimulator) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client(reasoning_server).chat.completions.create(model="gpt-5.5", messages=USER, temperature=0)
+
+    assert info.value.code == "unsupported_value"
+    assert info.value.param == "temperature"
+
+
+def test_other_models_take_every_parameter(reasoning_server: OpenAISimulator) -> None:
+    body = {"model": "gpt-4o", "messages": USER, "max_tokens": 5, "temperature": 0, "stop": ["x"]}
+
+    assert post(reasoning_server, body).status_code == 200
+
+
+def test_refused_requests_use_no_rule(reasoning_server: OpenAISimulator) -> None:
+    rule = reasoning_server.add_rule(content="scripted", times=1)
+
+    post(reasoning_server, {"model": "gpt-5.5", "messages": USER, "max_tokens": 1})
+    ok = post(reasoning_server, {"model": "gpt-5.5", "messages": USER})
+
+    assert ok.json()["choices"][0]["message"]["content"] == "scripted"  # the refusal did not use it up
+    assert rule.content == "scripted"
+
+
+def test_from_script_reads_reasoning_models(tmp_path: Path) -> None:
+    script = tmp_path / "sim.yaml"
+    script.write_text(
+        "reasoning_models:\n  gpt-5.5: {chat_tools: false}\n  o1-mini: {system_role: false}\n",
+        encoding="utf-8",
+    )
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("reasoning_models: [o3]\n", encoding="utf-8")
+
+    assert OpenAISimulator.from_script(script).reasoning_models == {
+        "gpt-5.5": ReasoningRules(chat_tools=False),
+        "o1-mini": ReasoningRules(system_role=False),
+    }
+    assert OpenAISimulator.from_script(listed).reasoning_models == {"o3": ReasoningRules()}
+
+
+def test_from_script_rejects_bad_reasoning_models(tmp_path: Path) -> None:
+    script = tmp_path / "sim.yaml"
+    script.write_text("reasoning_models:\n  gpt-5.5: {tools: false}\n", encoding="utf-8")
+
+    with pytest.raises(ValueError, match=r"sim\.yaml: reasoning_models\.gpt-5\.5: expected a mapping of"):
+        OpenAISimulator.from_script(script)
