@@ -20,10 +20,10 @@ from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
 from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_reference
 from pytest_llmgate.errors import CaseFileError, did_you_mean
-from pytest_llmgate.model.targets import Targets, parse_targets
+from pytest_llmgate.model.targets import PARAM_POLICIES, Targets, parse_targets
 from pytest_llmgate.templates import TemplateProblem, render, render_data, resolve_vars
 
-FILE_KEYS = ("baseline", "models", "defaults", "prompts", "cases", "pricing", "gate")
+FILE_KEYS = ("baseline", "models", "param_policy", "defaults", "prompts", "cases", "pricing", "gate")
 # Keys a case may take; `defaults` takes the same minus the per-case ones (plus the file's `gate`).
 DEFAULTABLE_KEYS = (
     "prompt",
@@ -217,6 +217,7 @@ class CaseFile:
     gate_line: int | None = None
     pricing: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     targets: Targets = field(default_factory=Targets)
+    param_policy: str | None = None  # adapt or strict; None: adapt
 
 
 def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
@@ -301,6 +302,7 @@ def parse_case_file(text: str, path: Path, root: Path | None = None) -> CaseFile
         gate_line=gate_line,
         pricing=pricing,
         targets=parse_targets(document.get("models"), path),
+        param_policy=_param_policy(path, document.get("param_policy")),
     )
 
 
@@ -900,3 +902,11 @@ def _assertion_entry(
             value = files.load(value, err, field, line).value
         result[key] = value if kind in CODE_KINDS else _render_data(err, value, variables, field, line)
     return result
+
+
+def _param_policy(path: Path, raw: Any) -> str | None:
+    if raw is None or raw in PARAM_POLICIES:
+        return raw  # type: ignore[no-any-return]
+    raise CaseFileError(
+        path, f"param_policy must be one of {', '.join(PARAM_POLICIES)}, got {raw!r}", field="param_policy"
+    )

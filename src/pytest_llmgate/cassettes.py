@@ -24,6 +24,8 @@ import yaml
 
 LATENCY_HEADER = "x-llmgate-latency-ms"
 """Response header under which a recording keeps the latency measured when it was made."""
+TTFT_HEADER = "x-llmgate-ttft-ms"
+"""Likewise for a streamed answer: the time from sending the request to its first content."""
 
 
 def model_file_name(model: str) -> str:
@@ -76,6 +78,7 @@ class Exchange:
     status: int
     latency_ms: float
     replayed: bool
+    ttft_ms: float | None = None  # streamed answers: time to the first content or tool-call delta
 
 
 def unplayed_note(path: Path, unplayed: int, recorded: int) -> str:
@@ -152,8 +155,8 @@ def check_recorded_numbers(path: Path, index: int, response: Mapping[str, Any]) 
     headers = response.get("headers") or {}
     if isinstance(headers, Mapping):
         for name, value in headers.items():
-            if str(name).lower() == LATENCY_HEADER:
-                recorded_latency(path, where, value)
+            if str(name).lower() in (LATENCY_HEADER, TTFT_HEADER):
+                recorded_latency(path, where, value, str(name).lower())
     body = response.get("body")
     content = body.get("string") if isinstance(body, Mapping) else None
     if isinstance(content, bytes):
@@ -163,7 +166,7 @@ def check_recorded_numbers(path: Path, index: int, response: Mapping[str, Any]) 
             _check_counts(path, where, "usage", usage)
 
 
-def recorded_latency(path: Path, where: str, value: Any) -> float:
+def recorded_latency(path: Path, where: str, value: Any, header: str = LATENCY_HEADER) -> float:
     """The latency a header recorded, in ms; CorruptCassetteError unless finite and >= 0."""
     text = value[0] if isinstance(value, list) and value else value
     try:
@@ -172,7 +175,7 @@ def recorded_latency(path: Path, where: str, value: Any) -> float:
         latency = math.nan
     if not math.isfinite(latency) or latency < 0:
         raise CorruptCassetteError(
-            path, f"{where}: recorded latency {LATENCY_HEADER}: {text!r} is not a finite number >= 0"
+            path, f"{where}: recorded latency {header}: {text!r} is not a finite number >= 0"
         )
     return latency
 

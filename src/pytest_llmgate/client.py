@@ -36,8 +36,9 @@ import httpcore2
 import httpx2
 
 from pytest_llmgate.cassettes import LATENCY_HEADER, RecordingMissing
+from pytest_llmgate.model.adapters import WireAdapter, adapter_for
 from pytest_llmgate.model.targets import DEFAULT_KEY_ENV, AzureDeployment, Target
-from pytest_llmgate.recording import RecordingTransport
+from pytest_llmgate.recording import RecordingTransport, current_session, note_arrival
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -254,8 +255,14 @@ class ModelClient:
         client = self._sdk_for(target)
         slots = self._slots.get(model) or self._slots_for(target)
 
+        adapter = adapter_for(target.api if target is not None else None)
+        try:
+            body = adapter.build(request)
+        except ValueError as exc:  # a case the wire format cannot express (TranslationError)
+            raise CallError("config", f"{model}: {exc}") from None
+
         def attempt(remaining: float | None) -> Reply:
-            return self._attempt(client, request, model, remaining)
+            return self._attempt(client, adapter, body, model, remaining)
 
         if slots is None:
             return self._caller.call(model, attempt)
@@ -268,7 +275,14 @@ class ModelClient:
         with self._sdk_lock:
             return self._target_slots.setdefault(target.name, threading.BoundedSemaphore(target.concurrency))
 
-    def _attempt(self, client: Any, request: dict[str, Any], model: str, remaining_s: float | None) -> Reply:
+    def _attempt(
+        self,
+        client: Any,
+        adapter: WireAdapter,
+        request: dict[str, Any],
+        model: str,
+        remaining_s: float | None,
+    ) -> Reply:
         """One request, bounded as a whole (connect to last byte) by the timeout, or by what is
         left of the time limit if that is less."""
         import openai
@@ -278,7 +292,8 @@ class ModelClient:
         params = {**request, "timeout": remaining_s} if clipped else request
         token = _call_deadline.set(time.monotonic() + bound_s)
         try:
-            raw = client.chat.completions.with_raw_response.create(**params)
+            endpoint = client.responses if adapter.api == "responses" else client.chat.completions
+            raw = endpoint.with_raw_response.create(**params)
             http = raw.http_response
             body = http.read()
         except RecordingMissing:
@@ -316,12 +331,11 @@ class ModelClient:
             _call_deadline.reset(token)
         if len(body) > self.settings.max_response_bytes:  # a compressed body that inflated past it
             raise _too_large(ResponseTooLarge(len(body), self.settings.max_response_bytes, decoded=True))
+        _note_first_content(adapter, body, http.headers)
         try:
-            return parse_chat_completion(
-                body, status=http.status_code, content_type=http.headers.get("content-type")
-            )
+            return adapter.parse(body, http.status_code, http.headers.get("content-type"))
         except ApiError as exc:
-            raise CallError("api", str(exc), status=exc.status) from None
+            raise CallError("api", str(exc), status=exc.status, code=exc.code, param=exc.param) from None
         except ResponseError as exc:
             raise CallError("response", str(exc), status=http.status_code) from None
 
@@ -329,13 +343,16 @@ class ModelClient:
         """The error status's body parsed into the API's message, with what the server said about
         retrying; `replayed` when the response came from a cassette (it carries our latency header)."""
         message = f"HTTP {response.status_code}"
+        code = param = None
         try:
             parse_chat_completion(
                 response.read(),
                 status=response.status_code,
                 content_type=response.headers.get("content-type"),
             )
-        except ResponseError as exc:  # ApiError included
+        except ApiError as exc:
+            message, code, param = str(exc), exc.code, exc.param
+        except ResponseError as exc:
             message = str(exc)
         except Exception as exc:  # reading the body failed (connection cut mid-body)
             message = f"HTTP {response.status_code} (body unreadable: {type(exc).__name__}: {exc})"
@@ -347,7 +364,22 @@ class ModelClient:
             retry_after_s=parse_retry_after(headers, now=self._wall_clock()),
             should_retry=parse_should_retry(headers),
             replayed=LATENCY_HEADER in headers,
+            code=code,
+            param=param,
         )
+
+
+def _note_first_content(adapter: WireAdapter, body: bytes, headers: httpx2.Headers) -> None:
+    """Tell the cassette where a streamed answer's first content ended, for its time to first
+    token. Only a body as it came over the wire can be mapped to its arrival times."""
+    session = current_session()
+    if session is None or "event-stream" not in headers.get("content-type", ""):
+        return
+    if headers.get("content-encoding", "identity") not in ("identity", ""):
+        return  # compressed on the wire: its byte offsets are not the body's
+    offset = adapter.first_content_offset(body)
+    if offset is not None:
+        session.note_first_content(offset)
 
 
 def _too_large(exc: ResponseTooLarge) -> CallError:
@@ -477,6 +509,7 @@ class _CappedBody:
             read += len(chunk)
             if read > self._limit:
                 raise ResponseTooLarge(read, self._limit)
+            note_arrival(len(chunk))  # when it came, for a stream's time to first token
             yield chunk
 
     def close(self) -> None:

@@ -44,26 +44,30 @@ PRICE_EXAMPLE = "{input: 2.5, cached_input: 1.25, output: 10.0}"
 
 @dataclass(frozen=True)
 class GateCheck:
-    """The verdict of one gate over one case file."""
+    """The verdict of one gate over one case file (and, when several run, one candidate)."""
 
     name: str
     status: str
     summary: str
     details: tuple[str, ...] = ()
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    candidate: str | None = None  # set when several candidates run: whose gate this is
 
     @property
     def item_name(self) -> str:
-        return f"gate[{self.name}]"
+        return f"gate[{self.name}]" + (f"[{self.candidate}]" if self.candidate is not None else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "status": self.status,
             "summary": self.summary,
             "details": list(self.details),
             "metrics": dict(self.metrics),
         }
+        if self.candidate is not None:
+            data["candidate"] = self.candidate
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateCheck:
@@ -73,6 +77,7 @@ class GateCheck:
             summary=data["summary"],
             details=tuple(data.get("details", ())),
             metrics=dict(data.get("metrics", {})),
+            candidate=data.get("candidate"),
         )
 
 

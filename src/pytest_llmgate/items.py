@@ -1,14 +1,21 @@
 """pytest collection of case files: one `CaseFileCollector` per file, one `CaseItem` per case,
-then one `GateItem` per suite gate (`gate[quality]`, `gate[cost]`, ...) when a candidate is given."""
+then one `GateItem` per suite gate (`gate[quality]`, `gate[cost]`, ...) when a candidate is given.
+
+With several candidates each case and gate is one item per candidate, named with a suffix
+(`case-id[gpt-5.5]`, `gate[cost][gpt-5.5]`, so `-k gpt-5.5` selects one candidate), and the
+candidate items of a case share one baseline run (`SharedRuns`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import shlex
 import textwrap
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +25,12 @@ from pytest_llmgate.cases import Case, CaseFile, load_case_file
 from pytest_llmgate.config import GateSettingError, GateSettings
 from pytest_llmgate.errors import CaseFileError, LlmGateWarning
 from pytest_llmgate.gate import FAILED, GATE_NAMES, PRICE_EXAMPLE, SKIPPED, GateCheck, evaluate_gate
+from pytest_llmgate.model.targets import Target, missing_live_keys, resolve_targets, with_target_prices
 from pytest_llmgate.options import Settings
 from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.report.junit import case_properties
 from pytest_llmgate.report.terminal import TOKENIZER_NOTE, WIDTH
-from pytest_llmgate.results import CaseResult, Outcome
+from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 from pytest_llmgate.session import Job, LlmSession
 
 GATE_MARKER = "llm_gate"  # `-m "not llm_gate"` runs the cases without the suite gates
@@ -68,11 +76,49 @@ STATE_KEY = pytest.StashKey[LlmSession]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
 
 
+def with_candidate(name: str, candidate: str | None, several: bool) -> str:
+    """An item's name: `name`, suffixed `[candidate]` only when several candidates run."""
+    return f"{name}[{candidate}]" if several and candidate is not None else name
+
+
+class SharedRuns:
+    """Runs several items need (a case's baseline run, one per candidate item): made once.
+
+    Whichever item (or prefetch thread) asks first runs the job; the others wait for its result.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[Hashable, Future[ModelRun]] = {}
+
+    def job(self, key: Hashable, make: Callable[[], ModelRun]) -> Callable[[], ModelRun]:
+        def run() -> ModelRun:
+            with self._lock:
+                future = self._futures.get(key)
+                owner = future is None
+                if future is None:
+                    future = self._futures[key] = Future()
+            if owner:
+                try:
+                    future.set_result(make())
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    raise
+            return future.result()
+
+        return run
+
+
+SHARED_KEY = pytest.StashKey[SharedRuns]()
+
+
 class CaseFileCollector(pytest.File):
     """An `llm_*.yaml` file; a broken file is one collection error naming file, line and field."""
 
     gate: GateSettings
     prices: PriceTable
+    targets: dict[str, Target]
+    param_policy: str | None
 
     def collect(self) -> Iterator[pytest.Item]:
         state = self.config.stash[STATE_KEY]
@@ -80,7 +126,8 @@ class CaseFileCollector(pytest.File):
         try:
             case_file = load_case_file(self.path, settings.rootdir)
             self.gate = resolve_gate(state, case_file)
-            self.prices = PriceTable.builtin().merged(state.project.pricing).merged(case_file.pricing)
+            prices = PriceTable.builtin().merged(state.project.pricing, origin="llmgate.yaml")
+            prices = prices.merged(case_file.pricing, origin=self.path.name)
         except CaseFileError as exc:
             raise self.CollectError(exc.render()) from None
         baseline = settings.baseline or case_file.baseline
@@ -89,23 +136,49 @@ class CaseFileCollector(pytest.File):
                 f"{self.path}: no baseline model. Set 'baseline: gpt-4o' at the top of the file, "
                 "'llm_baseline = gpt-4o' in the pytest ini, or pass --llm-baseline=gpt-4o"
             )
-        self._warn_unpriced(state, baseline, settings.candidate)
+        self.param_policy = case_file.param_policy
+        self.targets = resolve_targets(
+            (baseline, *settings.candidates, settings.judge), state.project.targets, case_file.targets
+        )
+        self.prices = with_target_prices(prices, self.targets)
+        # Keys in variables of any name: scrubbed by value from everything written.
+        keys = {target.api_key(os.environ) for target in self.targets.values()} - {None}
+        if keys - set(state.scrubber.secrets):
+            state.scrubber = state.scrubber.with_secrets(sorted(key for key in keys if key))
+        if state.live:
+            for target in missing_live_keys(self.targets, os.environ):
+                raise self.CollectError(f"{self.path}: {target.missing_key_message()}")
+        self._warn_unpriced(state, baseline, settings.candidates)
+        several = settings.several_candidates
         for case in case_file.cases:
             for tag in case.tags:
                 self.config.addinivalue_line("markers", f"{tag}: llm case tag")
-            item = CaseItem.from_parent(self, name=case.id, case=case, baseline=baseline)
-            for tag in case.tags:
-                item.add_marker(tag)
-            yield item
-        if settings.candidate:
+            for candidate in settings.candidates or (None,):
+                item = CaseItem.from_parent(
+                    self,
+                    name=with_candidate(case.id, candidate, several),
+                    case=case,
+                    baseline=baseline,
+                    candidate=candidate,
+                )
+                for tag in case.tags:
+                    item.add_marker(tag)
+                yield item
+        for candidate in settings.candidates:
             for name in GATE_NAMES:
-                gate = GateItem.from_parent(self, name=f"gate[{name}]", gate_name=name, settings=self.gate)
+                gate = GateItem.from_parent(
+                    self,
+                    name=with_candidate(f"gate[{name}]", candidate, several),
+                    gate_name=name,
+                    settings=self.gate,
+                    candidate=candidate if several else None,
+                )
                 gate.add_marker(GATE_MARKER)
                 yield gate
 
-    def _warn_unpriced(self, state: LlmSession, baseline: str, candidate: str | None) -> None:
-        for model in (baseline, candidate):
-            if model is None or model in state.warned_prices or self.prices.lookup(model) is not None:
+    def _warn_unpriced(self, state: LlmSession, baseline: str, candidates: tuple[str, ...]) -> None:
+        for model in (baseline, *candidates):
+            if model in state.warned_prices or self.prices.lookup(model) is not None:
                 continue
             state.warned_prices.add(model)
             # Located at the case file (a stacklevel would point into this module).
@@ -140,14 +213,22 @@ def resolve_gate(state: LlmSession, case_file: CaseFile | None = None) -> GateSe
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case: Case, baseline: str, **kwargs: Any) -> None:
+    def __init__(self, *, case: Case, baseline: str, candidate: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
         self.baseline = baseline
+        self.candidate = candidate
+
+    @property
+    def case_nodeid(self) -> str:
+        """The case's node id without a `[candidate]` suffix: the key its model runs share."""
+        assert self.parent is not None
+        return f"{self.parent.nodeid}::{self.case.id}"
 
     def model_jobs(self) -> list[Job]:
         """One unit of work per model (its calls and the judging of its replies), keyed by
-        (node id, model), baseline first; each is safe to run on any thread."""
+        (case node id, model), baseline first; each is safe to run on any thread. With several
+        candidates the baseline's job is shared by the case's candidate items (run once)."""
         from pytest_llmgate.runner import RunPlan, run_model
 
         state = self.config.stash[STATE_KEY]
@@ -157,7 +238,7 @@ class CaseItem(pytest.Item):
         assert isinstance(collector, CaseFileCollector)
         plan = RunPlan(
             baseline=self.baseline,
-            candidate=settings.candidate,
+            candidate=self.candidate,
             cassette_dir=settings.cassette_dir,
             judge=settings.judge,
             samples=self.case.repeat or settings.repeat,
@@ -165,19 +246,27 @@ class CaseItem(pytest.Item):
             tokenizers=state.tokenizers(),
             context_windows=state.project.context_windows,
             project_root=settings.rootdir,
+            targets=collector.targets,
+            param_policy=settings.param_policy,
+            file_param_policy=collector.param_policy,
         )
         case = self.case
         # Budgets bind the model under test: the candidate, or the baseline when it runs alone.
-        roles = [(self.baseline, settings.candidate is None)]
-        if settings.candidate is not None:
-            roles.append((settings.candidate, True))
-        return [
+        roles = [(self.baseline, self.candidate is None)]
+        if self.candidate is not None:
+            roles.append((self.candidate, True))
+        jobs: list[Job] = [
             (
-                (self.nodeid, model),
+                (self.case_nodeid, model),
                 functools.partial(run_model, case, model, plan, client, recorder, judged_budgets=budgets),
             )
             for model, budgets in roles
         ]
+        if settings.several_candidates:
+            shared = self.config.stash.setdefault(SHARED_KEY, SharedRuns())
+            key, job = jobs[0]
+            jobs[0] = (key, shared.job(key, job))
+        return jobs
 
     def _run(self, state: LlmSession) -> CaseResult:
         """The case's result from its model runs (prefetched on the pool in live runs)."""
@@ -185,7 +274,7 @@ class CaseItem(pytest.Item):
 
         def upcoming() -> Iterator[list[Job]]:
             for item in upcoming_items(self):
-                if isinstance(item, CaseItem) and not state.prefetched((item.nodeid, self.last_model)):
+                if isinstance(item, CaseItem) and not state.prefetched((item.case_nodeid, item.last_model)):
                     yield item.model_jobs()
 
         runs = state.model_runs(self.model_jobs(), upcoming)
@@ -200,7 +289,7 @@ class CaseItem(pytest.Item):
     @property
     def last_model(self) -> str:
         """The model whose job is queued last for this item (the candidate, else the baseline)."""
-        return self.config.stash[STATE_KEY].settings.candidate or self.baseline
+        return self.candidate or self.baseline
 
     def runtest(self) -> None:
         state = self.config.stash[STATE_KEY]
@@ -256,8 +345,8 @@ class CaseItem(pytest.Item):
     def record_command(self, mode: str) -> str:
         settings = self.config.stash[STATE_KEY].settings
         parts = ["pytest", self.nodeid, f"--llm-baseline={self.baseline}"]
-        if settings.candidate:
-            parts.append(f"--llm-candidate={settings.candidate}")
+        if self.candidate:
+            parts.append(f"--llm-candidate={self.candidate}")
         if settings.cassette_dir is not None:
             parts.append(f"--llm-cassette-dir={settings.cassette_dir}")
         parts.append(f"--llm-record-mode={mode}")
@@ -297,15 +386,20 @@ def _recording_problem(kind: str, detail: str, settings: Settings) -> str:
 class GateItem(pytest.Item):
     """One suite gate of a case file, run after every case item (see `plugin.py` for xdist)."""
 
-    def __init__(self, *, gate_name: str, settings: GateSettings, **kwargs: Any) -> None:
+    def __init__(
+        self, *, gate_name: str, settings: GateSettings, candidate: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.gate_name = gate_name
         self.settings = settings
+        self.candidate = candidate  # set when several candidates run: the gate judges this one's
 
     def runtest(self) -> None:
         assert self.parent is not None
         state = self.config.stash[STATE_KEY]
-        check = evaluate_gate(self.gate_name, state.file_results(self.parent.nodeid), self.settings)
+        check = evaluate_candidate_gate(
+            self.gate_name, state.file_results(self.parent.nodeid), self.settings, self.candidate
+        )
         state.gate_checks[self.nodeid] = check
         self.user_properties.extend(state.scrubber.value(gate_properties(check)))
         raise_for(check)
@@ -321,6 +415,18 @@ class GateItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"llm gate: {self.path.name}::{self.name}"
+
+
+def evaluate_candidate_gate(
+    name: str, results: list[CaseResult], settings: GateSettings, candidate: str | None
+) -> GateCheck:
+    """The gate over one candidate's results of the file (`candidate` None: the only candidate)."""
+    if candidate is None:
+        return evaluate_gate(name, results, settings)
+    mine = [
+        result for result in results if result.candidate is not None and result.candidate.model == candidate
+    ]
+    return dataclasses.replace(evaluate_gate(name, mine, settings), candidate=candidate)
 
 
 def gate_failure_text(check: GateCheck) -> str:

@@ -6,6 +6,7 @@ the JSON report and the gate verdicts can never disagree about a number.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ class ModelSummary:
     cost_usd: float | None = None  # None: some answered call has no known price or no usage
     input_cost_usd: float | None = None
     output_cost_usd: float | None = None
+    versus: str | None = None  # a candidate's baseline, set when the results have several
+
+    @property
+    def label(self) -> str:
+        """E.g. "gpt-5.5 (candidate)"; among several baselines "gpt-5.5 vs gpt-4o" (short: the
+        terminal table's first column gives way to the numbers, and the baseline must show)."""
+        if self.versus is not None:
+            return f"{self.model} vs {self.versus}"
+        return f"{self.model} ({self.role})"
 
     @property
     def cost_per_success(self) -> float | None:
@@ -168,15 +178,71 @@ def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:
     )
 
 
+def pairs_of(results: Sequence[CaseResult]) -> list[tuple[str, str | None]]:
+    """Each distinct (baseline, candidate) model pair of the results, in order of appearance."""
+    return list(
+        dict.fromkeys(
+            (result.baseline.model, result.candidate.model if result.candidate else None)
+            for result in results
+        )
+    )
+
+
+def baseline_runs(results: Sequence[CaseResult], model: str | None = None) -> list[ModelRun]:
+    """The baseline runs of `results` (of `model` only, if given), each case's once: several
+    candidates' results of a case share one baseline run."""
+    runs: dict[tuple[str, str, str], ModelRun] = {}
+    for result in results:
+        if model is None or result.baseline.model == model:
+            key = (result.file_nodeid or result.file, result.case_id, result.baseline.model)
+            runs.setdefault(key, result.baseline)
+    return list(runs.values())
+
+
 def model_summaries(results: Sequence[CaseResult]) -> list[ModelSummary]:
-    """The baseline's summary, then the candidate's when the run had one."""
+    """One summary per baseline model (each case once), then one per (baseline, candidate) pair.
+
+    Results of files naming different baselines are never merged under one baseline's name; a
+    candidate compared with several baselines gets a summary per baseline (`versus`).
+    """
     if not results:
         return []
-    summaries = [summarise("baseline", [result.baseline for result in results])]
-    candidates = [result.candidate for result in results if result.candidate is not None]
-    if candidates:
-        summaries.append(summarise("candidate", candidates))
+    pairs = pairs_of(results)
+    baselines = list(dict.fromkeys(base for base, _ in pairs))
+    summaries = [summarise("baseline", baseline_runs(results, base)) for base in baselines]
+    for base, cand in pairs:
+        if cand is None:
+            continue
+        runs = [
+            result.candidate
+            for result in results
+            if result.candidate is not None
+            and result.candidate.model == cand
+            and result.baseline.model == base
+        ]
+        summary = summarise("candidate", runs)
+        summaries.append(summary if len(baselines) == 1 else dataclasses.replace(summary, versus=base))
     return summaries
+
+
+@dataclass(frozen=True)
+class JudgeSummary:
+    """The llm-rubric judge's calls over the run: billed, but no graded model's cost."""
+
+    calls: int
+    cost_usd: float | None  # None: some judge call has no known price
+
+
+def judge_summary(results: Sequence[CaseResult]) -> JudgeSummary | None:
+    """The judge's calls and cost over every run (a shared baseline run once); None without any."""
+    runs = baseline_runs(results) + [result.candidate for result in results if result.candidate]
+    samples = [sample for run in runs for sample in run.samples if sample.judge_calls]
+    if not samples:
+        return None
+    return JudgeSummary(
+        calls=sum(sample.judge_calls for sample in samples),
+        cost_usd=_sum_or_none([sample.judge_cost_usd for sample in samples]),
+    )
 
 
 def unpriced_models(results: Sequence[CaseResult]) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from pytest_llmgate.config import GateSettingError, parse_cli_gate
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
+PARAM_POLICIES = ("adapt", "strict")
 DEFAULT_FILE_PATTERNS = ("llm_*.yaml", "llm_*.yml")
 
 
@@ -88,9 +89,12 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-candidate",
         type=_model_name,
+        action="append",
         default=None,
         metavar="MODEL",
-        help="model to compare with the baseline (e.g. gpt-5.5); without it cases run on the baseline only",
+        help="model to compare with the baseline (e.g. gpt-5.5); repeatable: each candidate is compared "
+        "with the baseline on the same cases; wins over ini llm_candidates; without any, cases run "
+        "on the baseline only",
     )
     group.addoption(
         "--llm-baseline",
@@ -117,6 +121,14 @@ def add_options(parser: pytest.Parser) -> None:
         choices=RECORD_MODES,
         default=None,
         help="vcrpy record mode: none (default: replay only, never calls the API), once, new_episodes, all",
+    )
+    group.addoption(
+        "--llm-param-policy",
+        choices=PARAM_POLICIES,
+        default=None,
+        help="parameters a reasoning model refuses (max_tokens, temperature, stop, ...): adapt (default: "
+        "translate or leave them out, and say so) or strict (send them as written); wins over a "
+        "target's and a file's param_policy",
     )
     group.addoption(
         "--llm-cassette-dir",
@@ -209,6 +221,12 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
     parser.addini(
+        "llm_candidates",
+        "candidate models compared with the baseline (space- or line-separated)",
+        type="args",
+        default=[],
+    )
+    parser.addini(
         "llm_judge", "model that grades llm-rubric assertions (default: the baseline)", default=None
     )
     parser.addini(
@@ -228,7 +246,7 @@ def add_options(parser: pytest.Parser) -> None:
 
 @dataclass(frozen=True)
 class Settings:
-    candidate: str | None
+    candidates: tuple[str, ...]
     baseline: str | None
     judge: str | None
     base_url: str | None
@@ -248,6 +266,17 @@ class Settings:
     reports: tuple[Path, ...] = ()
     max_retry_wait_s: float = 60.0
     max_response_bytes: int = 10 * 1024 * 1024
+    param_policy: str | None = None  # None: each target's, then each file's, then adapt
+
+    @property
+    def candidate(self) -> str | None:
+        """The first candidate, or None: for code that compares one candidate (the common case)."""
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def several_candidates(self) -> bool:
+        """Whether items and gates carry a `[candidate]` suffix (one candidate keeps plain ids)."""
+        return len(self.candidates) > 1
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -265,7 +294,7 @@ class Settings:
         except GateSettingError as exc:
             raise pytest.UsageError(str(exc)) from None
         return cls(
-            candidate=config.getoption("llm_candidate"),
+            candidates=_candidates(config),
             baseline=config.getoption("llm_baseline") or (config.getini("llm_baseline") or None),
             judge=config.getoption("llm_judge") or (config.getini("llm_judge") or None),
             base_url=config.getoption("llm_base_url"),
@@ -287,7 +316,21 @@ class Settings:
             max_response_bytes=_ini_or_flag(
                 config, "llm_max_response_bytes", _positive_int, 10 * 1024 * 1024
             ),
+            param_policy=config.getoption("llm_param_policy"),
         )
+
+
+def _candidates(config: pytest.Config) -> tuple[str, ...]:
+    """--llm-candidate (repeatable), else ini llm_candidates; each model once, in order given."""
+    given = config.getoption("llm_candidate")
+    if not given:
+        given = []
+        for text in config.getini("llm_candidates") or ():
+            try:
+                given.append(_model_name(str(text)))
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini llm_candidates: {exc}") from None
+    return tuple(dict.fromkeys(given))
 
 
 def _option_or(value: int | None, default: int) -> int:

@@ -9,6 +9,7 @@ import bisect
 import contextlib
 import fnmatch
 import gc
+import logging
 import os
 import threading
 from pathlib import Path
@@ -26,12 +27,15 @@ from pytest_llmgate.items import (
     CaseFileCollector,
     CaseItem,
     GateItem,
+    evaluate_candidate_gate,
     gate_failure_text,
     gate_properties,
     resolve_gate,
+    with_candidate,
 )
 from pytest_llmgate.options import Settings, add_options
 from pytest_llmgate.results import CaseResult
+from pytest_llmgate.secrets import ScrubbingLogFilter
 from pytest_llmgate.session import LlmSession
 
 # Name of the TestReport attribute that carries a case's result dict (survives xdist transport).
@@ -62,6 +66,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ResultCollector(state, config), "llmgate-results")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Scrub secrets from every log record pytest writes (captured logs in failure reports,
+    `--log-file`, live logging): the logging plugin's handlers exist from here on."""
+    state = session.config.stash[STATE_KEY]
+    logging_plugin = session.config.pluginmanager.get_plugin("logging-plugin")
+    log_filter = ScrubbingLogFilter(lambda: state.scrubber)
+    for name in ("caplog_handler", "report_handler", "log_file_handler", "log_cli_handler"):
+        handler = getattr(logging_plugin, name, None)
+        if isinstance(handler, logging.Handler):
+            handler.addFilter(log_filter)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
@@ -90,14 +106,17 @@ def pytest_collection_modifyitems(
     and reports them like any test (verbose line, JUnit entry, exit code).
     """
     state = config.stash[STATE_KEY]
-    models = 2 if state.settings.candidate else 1
-    state.progress.expect(
-        sum(
-            models * (item.case.repeat or state.settings.repeat)
-            for item in items
-            if isinstance(item, CaseItem)
-        )
-    )
+    calls = 0
+    cases: set[str] = set()
+    for item in items:
+        if isinstance(item, CaseItem):
+            # The baseline runs once per case, however many candidate items share it; each
+            # llm-rubric assertion makes one judge call per reply.
+            models = (item.case_nodeid not in cases) + (item.candidate is not None)
+            cases.add(item.case_nodeid)
+            judged = sum(spec.kind == "llm-rubric" for spec in item.case.assertions)
+            calls += models * (item.case.repeat or state.settings.repeat) * (1 + judged)
+    state.progress.expect(calls)
     gates = [item for item in items if isinstance(item, GateItem)]
     if not gates:
         return
@@ -110,6 +129,7 @@ def pytest_collection_modifyitems(
                 "file_nodeid": gate.parent.nodeid if gate.parent is not None else "",
                 "gate": gate.gate_name,
                 "settings": gate.settings.to_dict(),
+                "candidate": gate.candidate,
             }
             for gate in gates
         ]
@@ -156,13 +176,26 @@ class ResultCollector:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """xdist controller: it collects nothing itself, so it learns the items from the workers."""
         known = set(self.planned)
-        self.planned.extend(nodeid for nodeid in ids if nodeid not in known)
+        patterns = self.state.settings.file_patterns
+        for nodeid in ids:  # only case files' items: the session may hold ordinary tests too
+            name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            if nodeid not in known and any(fnmatch.fnmatch(name, pattern) for pattern in patterns):
+                known.add(nodeid)
+                self.planned.append(nodeid)
 
     def not_run(self) -> list[str] | None:
         """The case and gate items an interrupted session never ran; None when not interrupted."""
         if not self.interrupted:
             return None
-        done = {f"{result.file_nodeid}::{result.case_id}" for result in self.state.results}
+        several = self.state.settings.several_candidates
+        done = {
+            with_candidate(
+                f"{result.file_nodeid}::{result.case_id}",
+                result.candidate.model if result.candidate is not None else None,
+                several,
+            )
+            for result in self.state.results
+        }
         done.update(self.state.gate_checks)
         planned = [*self.planned, *(nodeid for nodeid in self.deferred if nodeid not in self.planned)]
         return [nodeid for nodeid in planned if nodeid not in done]
@@ -202,15 +235,16 @@ class ResultCollector:
     def _report_deferred_gates(self, session: pytest.Session) -> None:
         """Judge the gates the workers deferred and report each through the normal report hooks."""
         from pytest_llmgate.config import GateSettings
-        from pytest_llmgate.gate import FAILED, PASSED, evaluate_gate
+        from pytest_llmgate.gate import FAILED, PASSED
 
         hook = session.config.hook
         session.testscollected += len(self.deferred)
         for nodeid, spec in self.deferred.items():
-            check = evaluate_gate(
+            check = evaluate_candidate_gate(
                 spec["gate"],
                 self.state.file_results(spec["file_nodeid"]),
                 GateSettings.from_dict(spec["settings"]),
+                spec.get("candidate"),
             )
             self.state.gate_checks[nodeid] = check
             location = (spec["location"][0], spec["location"][1], spec["location"][2])
@@ -235,15 +269,16 @@ class ResultCollector:
             hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if (not self.state.results and not self.interrupted) or _is_xdist_worker(config):
+        if (not self.state.results and not (self.interrupted and self.planned)) or _is_xdist_worker(config):
             return
         from pytest_llmgate.report.terminal import summary_lines
 
         settings = self.state.settings
-        baseline = self.state.results[0].baseline.model if self.state.results else settings.baseline or "?"
-        title = (
-            f"llmgate: {settings.candidate} vs {baseline}" if settings.candidate else f"llmgate: {baseline}"
-        )
+        # Every baseline the case files named, not the first result's: files may differ.
+        baselines = list(dict.fromkeys(result.baseline.model for result in self.state.results))
+        baseline = ", ".join(baselines) or settings.baseline or "?"
+        candidates = ", ".join(settings.candidates)
+        title = f"llmgate: {candidates} vs {baseline}" if candidates else f"llmgate: {baseline}"
         terminalreporter.write_sep("=", title)
         try:
             lines = list(
@@ -284,7 +319,7 @@ class ResultCollector:
             report = build_report(
                 self.state.results,
                 self.state.gate_checks,
-                candidate=settings.candidate,
+                candidate=", ".join(settings.candidates) or None,
                 settings=resolve_gate(self.state),
                 not_run=self.not_run(),
             )
@@ -344,8 +379,8 @@ def _import_sdk() -> None:
     gc.freeze()
 
 
-def _result_order(result: CaseResult) -> tuple[str, str]:
-    return (result.file_nodeid, result.case_id)
+def _result_order(result: CaseResult) -> tuple[str, str, str]:
+    return (result.file_nodeid, result.case_id, result.candidate.model if result.candidate else "")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

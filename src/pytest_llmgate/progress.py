@@ -1,4 +1,8 @@
-"""Running totals of a live run (calls done, errors, retries, spend) for a progress line."""
+"""Running totals of a live run (calls done, errors, retries, spend) for a progress line.
+
+Judge calls (llm-rubric) are calls and spend like any other. A baseline run shared by several
+candidates' results is counted once.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class Progress:
         self.spend_usd = 0.0
         self.unpriced_calls = 0
         self._last_shown: float | None = None
+        self._counted: set[tuple[str, str, str, str]] = set()  # (file, case, model, role) seen
 
     def expect(self, calls: int) -> None:
         with self._lock:
@@ -30,9 +35,17 @@ class Progress:
 
     def add(self, result: CaseResult) -> None:
         with self._lock:
-            for run in result.runs:
+            for role, run in zip(("baseline", "candidate"), result.runs, strict=False):
+                key = (result.file_nodeid or result.file, result.case_id, run.model, role)
+                if key in self._counted:
+                    continue
+                self._counted.add(key)
                 for sample in run.samples:
-                    self.calls += 1
+                    self.calls += 1 + sample.judge_calls
+                    if sample.judge_calls and sample.judge_cost_usd is None:
+                        self.unpriced_calls += sample.judge_calls
+                    elif sample.judge_calls:
+                        self.spend_usd += sample.judge_cost_usd or 0.0
                     self.retries += max(0, sample.attempts - 1)
                     if sample.error is not None:
                         self.errors += 1

@@ -36,6 +36,7 @@ from vcr.stubs.httpx_stubs import vcr_handle_request
 
 from pytest_llmgate.cassettes import (
     LATENCY_HEADER,
+    TTFT_HEADER,
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
@@ -246,27 +247,47 @@ class CassetteSession:
 
     def __post_init__(self) -> None:
         self._handler = vcr_handle_request(self.cassette, httpx2.HTTPTransport.handle_request, httpx2)
+        self.arrivals: list[tuple[float, int]] = []  # of the last live request: (seconds in, bytes)
 
     def handle(self, transport: httpx2.HTTPTransport, request: httpx2.Request) -> httpx2.Response:
         played_before = self.cassette.play_count
         recorded_before = len(self.cassette.data)
         started = time.perf_counter()
+        arrivals: list[tuple[float, int]] = []
+        token = _arrivals.set((started, arrivals))
         try:
             response: httpx2.Response = self._handler(transport, request)
         except CannotOverwriteExistingCassetteException as exc:
             self.missing = self._explain_missing(exc)
             raise self.missing from None
+        finally:
+            _arrivals.reset(token)
+        self.arrivals = arrivals
         # Rounded as it is stored, so a recording run and its replay report the same numbers.
         elapsed_ms = round((time.perf_counter() - started) * 1000.0, 1)
         if self.cassette.play_count > played_before:
             recorded = response.headers.get(LATENCY_HEADER)
             latency = _float_or(recorded, elapsed_ms)
-            self.exchanges.append(Exchange(response.status_code, latency, replayed=True))
+            ttft = response.headers.get(TTFT_HEADER)
+            ttft_ms = None if ttft is None else _float_or(ttft, 0.0)
+            self.exchanges.append(Exchange(response.status_code, latency, replayed=True, ttft_ms=ttft_ms))
         else:
             if len(self.cassette.data) > recorded_before:
                 self.cassette.data[-1][1]["headers"][LATENCY_HEADER] = [f"{elapsed_ms:.1f}"]
             self.exchanges.append(Exchange(response.status_code, elapsed_ms, replayed=False))
         return response
+
+    def note_first_content(self, offset: int) -> None:
+        """The answer's first content ended at byte `offset` of its body: the time it arrived is
+        the last exchange's time to first token, stored beside the latency when it was recorded."""
+        if not self.exchanges or self.exchanges[-1].replayed:
+            return
+        ttft_ms = first_arrival(self.arrivals, offset)
+        if ttft_ms is None:
+            return
+        self.exchanges[-1].ttft_ms = ttft_ms
+        if self.cassette.data:
+            self.cassette.data[-1][1]["headers"][TTFT_HEADER] = [f"{ttft_ms:.1f}"]
 
     def _explain_missing(self, exc: CannotOverwriteExistingCassetteException) -> RecordingMissing:
         reason = getattr(exc, "reason", "")
@@ -292,6 +313,34 @@ def _float_or(text: str | None, default: float) -> float:
 
 
 _current_session: ContextVar[CassetteSession | None] = ContextVar("llmgate_cassette", default=None)
+_arrivals: ContextVar[tuple[float, list[tuple[float, int]]] | None] = ContextVar(
+    "llmgate_arrivals", default=None
+)
+
+
+def current_session() -> CassetteSession | None:
+    """The cassette the calling thread's model call goes through, if any."""
+    return _current_session.get()
+
+
+def note_arrival(size: int) -> None:
+    """`size` more body bytes of the calling thread's request arrived now (the transport's pool
+    calls this for every chunk it reads; nothing is kept outside a cassette session)."""
+    clock = _arrivals.get()
+    if clock is not None:
+        started, arrivals = clock
+        arrivals.append((time.perf_counter() - started, size))
+
+
+def first_arrival(arrivals: list[tuple[float, int]], offset: int) -> float | None:
+    """When (ms after sending, rounded as stored) the body's first `offset` bytes had all arrived;
+    None when fewer arrived (a body not read through the pool, or decoded to another length)."""
+    received = 0
+    for seconds, size in arrivals:
+        received += size
+        if received >= offset:
+            return round(seconds * 1000.0, 1)
+    return None
 
 
 class RecordingTransport(httpx2.HTTPTransport):

@@ -32,20 +32,20 @@ from urllib.parse import urlsplit
 
 from pytest_llmgate.cassettes import (
     LATENCY_HEADER,
+    TTFT_HEADER,
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
     load_cassette_data,
     unplayed_note,
 )
+from pytest_llmgate.model.adapters import adapter_for
 from pytest_llmgate.model.targets import Target
 from pytest_llmgate.model.wire import operation_of, request_body
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
-from pytest_llmgate.response import ApiError, ResponseError, parse_chat_completion
+from pytest_llmgate.response import ApiError, ResponseError
 from pytest_llmgate.secrets import Scrubber
-
-CHAT_OPERATION = "chat/completions"
 
 
 @dataclass
@@ -182,23 +182,37 @@ class ReplayClient:
         if session is None:
             raise CallError("config", "replay needs an open cassette (ReplayCassettes.use)")
         self.stats.record_call()
+        adapter = adapter_for(target.api if target is not None else None)
+        try:
+            sent = adapter.build(request)
+        except ValueError as exc:  # a case the wire format cannot express (TranslationError)
+            raise CallError("config", f"{target.name if target else 'the model'}: {exc}") from None
         # The JSON the SDK would send, scrubbed as the recorder scrubbed it, for comparison.
-        body = self.scrubber.value(json.loads(json.dumps(request_body(request))))
+        body = self.scrubber.value(json.loads(json.dumps(request_body(sent))))
         attempts = 0
         while True:
             attempts += 1
             self.stats.record_attempt()
-            interaction = self._next(session, body)
+            interaction = self._next(session, body, adapter.operation)
             latency = _float(interaction.headers.get(LATENCY_HEADER))
-            session.exchanges.append(Exchange(interaction.status, latency, replayed=True))
+            ttft = interaction.headers.get(TTFT_HEADER)
+            session.exchanges.append(
+                Exchange(
+                    interaction.status, latency, replayed=True, ttft_ms=None if ttft is None else _float(ttft)
+                )
+            )
             content_type = interaction.headers.get("content-type")
             try:
-                return parse_chat_completion(
-                    interaction.content, status=interaction.status, content_type=content_type
-                )
+                return adapter.parse(interaction.content, interaction.status, content_type)
             except ApiError as exc:
                 error = CallError(
-                    "api", str(exc), status=interaction.status, replayed=True, attempts=attempts
+                    "api",
+                    str(exc),
+                    status=interaction.status,
+                    replayed=True,
+                    attempts=attempts,
+                    code=exc.code,
+                    param=exc.param,
                 )
             except ResponseError as exc:
                 kind = "api" if interaction.status >= 400 else "response"
@@ -209,7 +223,7 @@ class ReplayClient:
             self.stats.record_failure(error.kind)
             raise error
 
-    def _next(self, session: ReplaySession, body: Any) -> _Interaction:
+    def _next(self, session: ReplaySession, body: Any, operation: str) -> _Interaction:
         """The first unplayed interaction matching method, path and body (marked played)."""
         first_failure: list[str] | None = None
         matched_played = False
@@ -218,7 +232,7 @@ class ReplayClient:
                 name
                 for name, same in (
                     ("method", interaction.method == "POST"),
-                    ("path", operation_of(interaction.path) == CHAT_OPERATION),
+                    ("path", operation_of(interaction.path) == operation),
                     ("body", self.scrubber.value(interaction.body) == body),
                 )
                 if not same

@@ -95,10 +95,13 @@ class Reply:
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     raw: Any = None
+    # The summary a reasoning model wrote of its reasoning (Responses API `reasoning` items);
+    # None when it gave none. Its encrypted reasoning is never kept.
+    reasoning_summary: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for xdist transport and reports; `raw` is left out (it can be large)."""
-        return {
+        data: dict[str, Any] = {
             "text": self.text,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
             "finish_reason": self.finish_reason,
@@ -106,6 +109,9 @@ class Reply:
             "model": self.model,
             "usage": self.usage.to_dict(),
         }
+        if self.reasoning_summary is not None:  # absent otherwise: reports without one stay as they were
+            data["reasoning_summary"] = self.reasoning_summary
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:
@@ -116,4 +122,5 @@ class Reply:
             refusal=data.get("refusal"),
             model=data.get("model"),
             usage=Usage.from_dict(data.get("usage")),
+            reasoning_summary=data.get("reasoning_summary"),
         )

@@ -84,6 +84,8 @@ class CallError(Exception):
         should_retry: bool | None = None,
         replayed: bool = False,
         attempts: int = 1,
+        code: str | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -93,6 +95,8 @@ class CallError(Exception):
         self.should_retry = should_retry
         self.replayed = replayed
         self.attempts = attempts
+        self.code = code  # the API's error code and parameter, when it said (unsupported_parameter)
+        self.param = param
 
     def amended(self, message: str, *, kind: str | None = None, attempts: int | None = None) -> CallError:
         """A copy with a new message (and optionally kind and attempt count), the rest kept."""
@@ -104,6 +108,8 @@ class CallError(Exception):
             should_retry=self.should_retry,
             replayed=self.replayed,
             attempts=self.attempts if attempts is None else attempts,
+            code=self.code,
+            param=self.param,
         )
 
 

@@ -45,6 +45,10 @@ class Sample:
     attempts: int = 1
     input_cost_usd: float | None = None  # None: no price for the model or no usage reported
     output_cost_usd: float | None = None
+    # llm-rubric grading of this reply: calls to the judge model and their cost (None: unpriced).
+    # Billed like any call, but not the graded model's cost (see metrics.judge_summary).
+    judge_calls: int = 0
+    judge_cost_usd: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -72,6 +76,8 @@ class Sample:
             "input_cost_usd": self.input_cost_usd,
             "output_cost_usd": self.output_cost_usd,
             "cost_usd": self.cost_usd,
+            "judge_calls": self.judge_calls,
+            "judge_cost_usd": self.judge_cost_usd,
         }
 
     @classmethod
@@ -89,6 +95,8 @@ class Sample:
             attempts=int(data.get("attempts", 1)),
             input_cost_usd=_optional_float(data.get("input_cost_usd")),
             output_cost_usd=_optional_float(data.get("output_cost_usd")),
+            judge_calls=int(data.get("judge_calls", 0)),
+            judge_cost_usd=_optional_float(data.get("judge_cost_usd")),
         )
 
 

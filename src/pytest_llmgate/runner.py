@@ -28,7 +28,9 @@ from pytest_llmgate.cassettes import (
     model_file_name,
 )
 from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
-from pytest_llmgate.pricing import PriceTable, call_cost_parts, undated
+from pytest_llmgate.model.params import ADAPTED_NOTE, adapt_params, explain_refusal
+from pytest_llmgate.model.targets import Target
+from pytest_llmgate.pricing import PriceTable, call_cost_parts, canonical, undated
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
@@ -39,7 +41,7 @@ EXCERPT_CHARS = 200
 class Client(Protocol):
     """What runs a model call: `client.ModelClient` (live, recording) or `replay.ReplayClient`."""
 
-    def complete(self, request: dict[str, Any]) -> Reply: ...
+    def complete(self, request: dict[str, Any], target: Target | None = None) -> Reply: ...
 
 
 class CassetteSessionLike(Protocol):
@@ -69,6 +71,17 @@ class RunPlan:
     tokenizers: Tokenizers | None = None  # None: no local token counts
     context_windows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     project_root: Path | None = None  # symlinks may not lead out of it; None: the case file's folder
+    targets: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
+    param_policy: str | None = None  # --llm-param-policy: wins over the target's and the file's
+    file_param_policy: str | None = None  # the case file's `param_policy:`
+
+    def policy_for(self, target: Target) -> str:
+        """adapt or strict: the command line's, else the target's, else the file's, else adapt."""
+        return self.param_policy or target.param_policy or self.file_param_policy or "adapt"
+
+    def target(self, name: str) -> Target:
+        """The target a model name stands for (a bare one when no `models:` entry declares it)."""
+        return self.targets.get(name) or Target.bare(name)
 
     def cassette_root(self, case: Case) -> Path:
         return self.cassette_dir if self.cassette_dir is not None else case.path.parent / "cassettes"
@@ -100,7 +113,13 @@ def _call_model(
     case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes
 ) -> tuple[list[_Call], tuple[str, ...]]:
     """The calls, and the notes the cassette left when it closed (e.g. answers not replayed)."""
-    request = case.request_for(model)
+    target = plan.target(model)
+    policy = plan.policy_for(target)
+    request, adaptations = adapt_params(
+        request_for(case, target), api=target.api, reasoning=target.is_reasoning, policy=policy
+    )
+    # Said on the case and in every report: the candidate was not sent what the case wrote.
+    adapted = tuple(f"{ADAPTED_NOTE}{target.name}: {adaptation.describe()}" for adaptation in adaptations)
     calls: list[_Call] = []
     notes: tuple[str, ...] = ()
     called = False  # every call was made: an exception now comes from saving the cassette
@@ -110,7 +129,7 @@ def _call_model(
             for _ in range(plan.samples):
                 before = len(session.exchanges)
                 try:
-                    reply = client.complete(request)
+                    reply = client.complete(request, target)
                     error: CallError | RecordingMissing | None = None
                 except (CallError, RecordingMissing) as exc:
                     reply, error = None, exc
@@ -119,15 +138,20 @@ def _call_model(
                 replayed = bool(exchanges) and all(exchange.replayed for exchange in exchanges)
                 if error is None:
                     attempts = max(1, len(exchanges))
-                    mismatch = model_mismatch(model, reply, path, replayed)
+                    mismatch = model_mismatch(target, reply, path, replayed)
                     if mismatch is None:
                         calls.append(_Call(reply, latency, replayed, attempts=attempts))
                         continue
                     # The recording is kept: it is what the endpoint said, and replays fail the same.
                     calls.append(_Call(None, latency, replayed, mismatch, "model-mismatch", attempts))
                     break
-                session.keep = False
+                # An answer that would come again (a 400 for the case's params, a 404 for the
+                # model) is recorded, so a replay gives the verdict the live run gave.
+                session.keep = is_permanent(error)
                 kind, message = describe_failure(error)
+                if isinstance(error, CallError) and error.status == 400:
+                    fix = explain_refusal(error.message, error.code, error.param, target.name, policy=policy)
+                    message = message if fix is None else f"{fix} (the API said: {message})"
                 # Every request of a failed call was billed: its retries count as a reply's do.
                 attempts = max(1, len(exchanges), error.attempts if isinstance(error, CallError) else 0)
                 calls.append(_Call(None, latency, replayed, message, kind, attempts))
@@ -144,18 +168,46 @@ def _call_model(
             )
         else:
             calls.append(_Call(None, 0.0, False, message, "recording"))
-    return calls, notes
+    return calls, adapted + notes
 
 
-def model_mismatch(model: str, reply: Reply | None, path: Path, replayed: bool) -> str | None:
-    """Why a reply from another model than `model` cannot stand for it; None when it can.
+PERMANENT_STATUSES = frozenset({400, 404, 422})
+"""Error statuses that the same request gets again: recorded, so replays give the same verdict."""
 
-    The reply may name `model` or a dated snapshot of it (`gpt-4o` answers as `gpt-4o-2024-08-06`).
-    Anything else would be judged and priced as `model` while being another model's answer: a
-    hand-edited or swapped cassette, or an endpoint that routed the call elsewhere.
+
+def is_permanent(error: CallError | RecordingMissing) -> bool:
+    return isinstance(error, CallError) and error.kind == "api" and error.status in PERMANENT_STATUSES
+
+
+def request_for(case: Case, target: Target) -> dict[str, Any]:
+    """The `create()` arguments of `case` for `target`: the target's params under the case's own
+    (the case wins), and the model id the target sends."""
+    request = {**target.params, **case.request_for(target.name)}
+    request["model"] = target.model
+    return request
+
+
+def _same_model(asked: str, answered: str) -> bool:
+    """`gpt-4o` may answer as `gpt-4o-2024-08-06`, `openai/gpt-4o` as `gpt-4o`, `llama3` as
+    `llama3:latest`: the same model spelt by a router, a snapshot date or a local server."""
+
+    def plain(model: str) -> str:
+        return undated(canonical(model.removesuffix(":latest")))
+
+    return answered == asked or undated(answered) == asked or plain(answered) == plain(asked)
+
+
+def model_mismatch(target: Target, reply: Reply | None, path: Path, replayed: bool) -> str | None:
+    """Why a reply from another model than the target's cannot stand for it; None when it can.
+
+    The reply may name the model or a dated snapshot of it (`gpt-4o` answers as
+    `gpt-4o-2024-08-06`). Anything else would be judged and priced as the target while being
+    another model's answer: a hand-edited or swapped cassette, or an endpoint that routed the call
+    elsewhere. An Azure deployment is named by its URL, not by the model it serves: not checked.
     """
+    model = target.model
     answered = reply.model if reply is not None else None
-    if not answered or answered == model or undated(answered) == model:
+    if not answered or target.azure is not None or _same_model(model, answered):
         return None
     if replayed:
         return (
@@ -278,11 +330,13 @@ def run_model(
     """Call `model` for every sample of `case` and judge the replies (a unit of work on its own)."""
     calls, cassette_notes = _call_model(case, model, plan, client, recorder)
     local_tokens, encoding, note = (
-        plan.tokenizers.count(model, case.request_for(model))
+        plan.tokenizers.count(plan.target(model).model, request_for(case, plan.target(model)))
         if plan.tokenizers is not None
         else (None, None, None)
     )
-    judging = _Judging(plan.prices, local_tokens, context_window_for(model, plan.context_windows))
+    judging = _Judging(
+        plan.prices, local_tokens, context_window_for(plan.target(model).model, plan.context_windows)
+    )
 
     def model_run(samples: tuple[Sample, ...]) -> ModelRun:
         return ModelRun(
@@ -303,18 +357,23 @@ def run_model(
     judge_model = plan.judge or plan.baseline
     failures: list[JudgeFailed] = []
     samples: list[Sample] = []
+    judge_costs: list[float | None] = []  # one per judge reply of the sample being graded
     try:
         path = plan.cassette_for(case, f"{model}.judge-{judge_model}")
         with recorder.use(path) as session:
 
             def judge(prompt: str) -> str:
+                judge_target = plan.target(judge_model)
                 request = {
-                    "model": judge_model,
+                    **judge_target.params,
+                    "model": judge_target.model,
                     "messages": [{"role": "user", "content": prompt}],
                     "temperature": 0,
                 }
                 try:
-                    return client.complete(request).text
+                    reply = client.complete(request, judge_target)
+                    judge_costs.append(_judge_cost(plan.prices, judge_model, reply))
+                    return reply.text
                 except (CallError, RecordingMissing) as exc:
                     kind, message = describe_failure(exc)
                     failure = JudgeFailed(kind, f"judge {judge_model}: {message}")
@@ -324,7 +383,15 @@ def run_model(
 
             for call in calls:
                 before = len(failures)
+                judge_costs.clear()
                 sample = judge_reply(case, model, call, judged_budgets, judge, judging)
+                if judge_costs:  # judge calls bill money too: kept apart from the graded model's cost
+                    known = [cost for cost in judge_costs if cost is not None]
+                    sample = dataclasses.replace(
+                        sample,
+                        judge_calls=len(judge_costs),
+                        judge_cost_usd=sum(known) if len(known) == len(judge_costs) else None,
+                    )
                 if len(failures) > before:
                     failure = failures[-1]
                     sample = dataclasses.replace(
@@ -334,6 +401,13 @@ def run_model(
     except Exception as exc:  # a corrupt judge cassette or a failing save
         samples.append(Sample(None, 0.0, False, error=f"{type(exc).__name__}: {exc}", error_kind="recording"))
     return model_run(tuple(samples))
+
+
+def _judge_cost(prices: PriceTable | None, judge_model: str, reply: Reply) -> float | None:
+    """USD of one judge call; None when the judge model has no price or the reply no usage."""
+    price = prices.lookup(judge_model, reply.model) if prices is not None else None
+    parts = call_cost_parts(reply.usage, price) if price is not None else None
+    return None if parts is None else sum(parts)
 
 
 def run_case(

@@ -46,7 +46,7 @@ models:
     model: gpt-5.5
     base_url: {base}/openai/v1
     api_key_env: GROQ_API_KEY
-    params: {{temperature: 0.2}}
+    params: {{seed: 7}}
     price: {{input: 1.0, output: 2.0, per_request: 0.001}}
 """
 
@@ -106,7 +106,7 @@ def test_azure_baseline_and_proxied_candidate_record_then_replay_offline_without
         assert request.path == "/openai/v1/chat/completions"
         assert request.headers.get("authorization") == f"Bearer {GROQ_KEY}"
         assert "x-team" not in request.headers
-        assert request.json["temperature"] == 0.2  # the target's params, under the case's
+        assert request.json["seed"] == 7  # the target's params, under the case's
         assert request.json["model"] == "gpt-5.5"
 
     # The cassettes keep no host, port or base path.

@@ -145,3 +145,30 @@ def upgrade_report(
     settings = settings or GateSettings()
     gates = {f"llm_x.yaml::gate[{name}]": evaluate_gate(name, results, settings) for name in GATE_NAMES}
     return build_report(results, gates, settings=settings, created=UPGRADE_CREATED)
+
+
+def two_candidate_suite() -> list[CaseResult]:
+    """`upgrade_suite()` (gpt-5.5) plus o4-mini on the same cases sharing each baseline run:
+    o4-mini passes every case at the baseline's latency for $0.001 a call."""
+    results = upgrade_suite()
+    for result in list(results):
+        runs = tuple(sample(True, latency=300, cost=(0.0005, 0.0005)) for _ in result.baseline.samples)
+        other = ModelRun("o4-mini", runs, encoding="enc-b")
+        results.append(
+            dataclasses.replace(result, candidate=other, outcome=outcome_of(result.baseline, other))
+        )
+    return results
+
+
+def two_candidate_report(settings: GateSettings | None = None) -> RunReport:
+    """The report of `two_candidate_suite()` with each candidate's five gates judged on its results
+    (gate[latency][gpt-5.5] fails under the default settings; o4-mini's gates pass)."""
+    results = two_candidate_suite()
+    settings = settings or GateSettings()
+    gates = {}
+    for model in ("gpt-5.5", "o4-mini"):
+        mine = [result for result in results if result.candidate and result.candidate.model == model]
+        for name in GATE_NAMES:
+            check = dataclasses.replace(evaluate_gate(name, mine, settings), candidate=model)
+            gates[f"llm_x.yaml::gate[{name}][{model}]"] = check
+    return build_report(results, gates, settings=settings, created=UPGRADE_CREATED)

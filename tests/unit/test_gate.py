@@ -239,3 +239,14 @@ def test_drift_names_the_cases_that_moved_most() -> None:
     check = evaluate_gate("drift", results, GateSettings())
     line = next(line for line in check.details if line.startswith("most changed cases"))
     assert line == "most changed cases (observed): long 100 -> 150 (+50.0%), short 100 -> 101 (+1.0%)"
+
+
+def test_a_candidates_gate_is_named_after_it_and_travels_with_its_name() -> None:
+    plain = GateCheck("cost", "failed", "too dear", ("detail",), {"cost_increase": 0.5})
+    assert plain.item_name == "gate[cost]"
+    assert "candidate" not in plain.to_dict()  # one candidate: the dict it always was
+    named = dataclasses.replace(plain, candidate="gpt-5.5")
+    assert named.item_name == "gate[cost][gpt-5.5]"
+    assert named.to_dict()["candidate"] == "gpt-5.5"
+    assert GateCheck.from_dict(named.to_dict()) == named
+    assert GateCheck.from_dict(plain.to_dict()) == plain

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_llmgate.metrics import (
     UNTAGGED,
+    JudgeSummary,
     format_usd,
+    judge_summary,
     model_summaries,
     output_token_inflation,
     plural,
@@ -14,7 +18,7 @@ from pytest_llmgate.metrics import (
     tags_of,
     unpriced_models,
 )
-from pytest_llmgate.results import ModelRun
+from pytest_llmgate.results import CaseResult, ModelRun
 
 from .results_factory import case, sample
 
@@ -127,3 +131,89 @@ def test_format_usd_shows_a_ratio_its_numbers_support() -> None:
 def test_plural() -> None:
     assert [plural(n, "case") for n in (0, 1, 2)] == ["0 cases", "1 case", "2 cases"]
     assert plural(2, "match", "matches") == "2 matches"
+
+
+# --- several candidates, several baselines ---------------------------------------------------
+
+
+def _two_candidates() -> list[CaseResult]:
+    """Cases a and b on baseline gpt-4o, each with gpt-5.5 and o4-mini (sharing one baseline run)."""
+    results = []
+    for case_id in ("a", "b"):
+        base = sample(True, latency=100, cost=(0.001, 0.001))
+        for model, passed, cost in (("gpt-5.5", False, (0.004, 0.004)), ("o4-mini", True, (0.0005, 0.0005))):
+            results.append(
+                case(case_id, base, sample(passed, cost=cost), base_model="gpt-4o", cand_model=model)
+            )
+    # Both results of a case carry the same baseline run, as items.SharedRuns gives them.
+    for index in range(0, len(results), 2):
+        results[index + 1] = dataclasses.replace(results[index + 1], baseline=results[index].baseline)
+    return results
+
+
+def test_several_candidates_give_one_baseline_row_counting_each_case_once_then_a_row_each() -> None:
+    summaries = model_summaries(_two_candidates())
+    assert [(s.model, s.role, s.cases, s.passed, s.versus) for s in summaries] == [
+        ("gpt-4o", "baseline", 2, 2, None),
+        ("gpt-5.5", "candidate", 2, 0, None),
+        ("o4-mini", "candidate", 2, 2, None),
+    ]
+    assert summaries[0].cost_usd == pytest.approx(0.004)  # 2 cases x $0.002, not 4 x
+    assert [s.label for s in summaries] == ["gpt-4o (baseline)", "gpt-5.5 (candidate)", "o4-mini (candidate)"]
+
+
+def test_files_with_different_baselines_are_not_merged_under_one_name() -> None:
+    first = case(
+        "a", sample(True, cost=(0.001, 0.0)), sample(True), base_model="gpt-4o", cand_model="gpt-5.5"
+    )
+    second = dataclasses.replace(
+        case(
+            "a",
+            sample(False, cost=(0.003, 0.0)),
+            sample(True),
+            base_model="gpt-4o-mini",
+            cand_model="gpt-5.5",
+        ),
+        file="llm_y.yaml",
+        file_nodeid="llm_y.yaml",
+    )
+    summaries = model_summaries([first, second])
+    assert [(s.model, s.role, s.cases, s.passed, s.versus) for s in summaries] == [
+        ("gpt-4o", "baseline", 1, 1, None),
+        ("gpt-4o-mini", "baseline", 1, 0, None),
+        ("gpt-5.5", "candidate", 1, 1, "gpt-4o"),
+        ("gpt-5.5", "candidate", 1, 1, "gpt-4o-mini"),
+    ]
+    assert summaries[2].label == "gpt-5.5 vs gpt-4o"
+    assert summaries[1].cost_usd == pytest.approx(0.003)
+
+
+def test_judge_calls_are_summed_once_per_run_and_unknown_when_unpriced() -> None:
+    results = _two_candidates()
+    assert judge_summary(results) is None
+    judged = [
+        dataclasses.replace(
+            result,
+            baseline=dataclasses.replace(
+                result.baseline,
+                samples=tuple(
+                    dataclasses.replace(s, judge_calls=1, judge_cost_usd=0.5) for s in result.baseline.samples
+                ),
+            ),
+        )
+        for result in results
+    ]
+    # Two cases' baseline replies graded once each: the shared run is not counted per candidate.
+    assert judge_summary(judged) == JudgeSummary(calls=2, cost_usd=pytest.approx(1.0))
+    unpriced = [
+        dataclasses.replace(
+            result,
+            candidate=ModelRun(
+                "gpt-5.5", (dataclasses.replace(sample(True), judge_calls=2, judge_cost_usd=None),)
+            ),
+        )
+        for result in judged[:1]
+    ]
+    assert judge_summary(unpriced) == JudgeSummary(calls=3, cost_usd=None)
+    # The graded model's own cost ignores what grading it cost.
+    assert model_summaries(judged)[0].cost_usd == pytest.approx(0.004)

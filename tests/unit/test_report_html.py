@@ -16,7 +16,7 @@ from pytest_llmgate.report.html import render_html
 from pytest_llmgate.report.model import build_report
 from pytest_llmgate.results import CaseResult, Outcome
 
-from .results_factory import case, sample, upgrade_report, upgrade_suite, with_text
+from .results_factory import case, sample, two_candidate_report, upgrade_report, upgrade_suite, with_text
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 EXTERNAL = {"script", "link", "iframe", "img", "object", "embed", "audio", "video", "source"}
@@ -262,3 +262,10 @@ def test_it_renders_in_headless_chromium(tmp_path: Path) -> None:
         for x in range(0, 600 * channels, channels)
     )
     assert len(data) > 100_000  # tables, charts and text: a blank page is a few kB
+
+
+def test_several_candidates_render_a_row_and_a_comparison_each() -> None:
+    page = render_html(two_candidate_report())
+    for text in ("<td>gpt-5.5</td>", "<td>o4-mini</td>", "<code>o4-mini</code> vs <code>gpt-4o</code>"):
+        assert text in page
+    assert "o4-mini p95 ms" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import datetime, timezone
@@ -14,7 +15,14 @@ from pytest_llmgate.report.json_report import SCHEMA_VERSION, load_schema, rende
 from pytest_llmgate.report.model import build_report
 from pytest_llmgate.results import CaseResult, Outcome, Sample
 
-from .results_factory import UPGRADE_CREATED, case, sample, upgrade_report, upgrade_suite
+from .results_factory import (
+    UPGRADE_CREATED,
+    case,
+    sample,
+    two_candidate_report,
+    upgrade_report,
+    upgrade_suite,
+)
 
 
 def _validator() -> jsonschema.Draft202012Validator:
@@ -30,7 +38,7 @@ def _validate(data: Any) -> None:
 
 def test_the_report_validates_against_the_shipped_schema() -> None:
     data = json.loads(render_json(upgrade_report()))
-    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert data["schema_version"] == SCHEMA_VERSION == 3
     _validate(data)
 
 
@@ -163,3 +171,48 @@ def test_non_finite_numbers_are_written_as_null() -> None:
     data = json.loads(render_json(build_report(results, gates, created=UPGRADE_CREATED)))
     _validate(data)
     assert data["gates"][0]["metrics"] == {"difference": None, "x": None}
+
+
+def test_several_candidates_validate_with_a_comparison_and_columns_each() -> None:
+    data = report_dict(two_candidate_report())
+    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(data), key=str)
+    assert not errors
+    assert data["candidates"] == ["gpt-5.5", "o4-mini"]
+    assert data["candidate"] == "gpt-5.5, o4-mini"
+    assert [(pair["candidate"], pair["status"]) for pair in data["comparisons"]] == [
+        ("gpt-5.5", "BLOCKED"),
+        ("o4-mini", "PASSED"),
+    ]
+    assert data["comparisons"][0]["failed_cases"] == ["llm_x.yaml::e5"]
+    assert [model["model"] for model in data["comparisons"][1]["models"]] == ["gpt-4o", "o4-mini"]
+    assert [model["model"] for model in data["models"]] == ["gpt-4o", "gpt-5.5", "o4-mini"]
+    assert len(data["cases"]) == 22
+    assert {gate["candidate"] for gate in data["gates"]} == {"gpt-5.5", "o4-mini"}
+    assert [len(tag["comparisons"]) for tag in data["tags"]] == [2, 2]
+    assert data["quality_comparison"] is None
+    assert data["judge"] is None
+
+
+def test_judge_calls_are_a_field_of_their_own() -> None:
+    results = upgrade_suite()
+    judged = [
+        dataclasses.replace(
+            result,
+            baseline=dataclasses.replace(
+                result.baseline,
+                samples=tuple(
+                    dataclasses.replace(item, judge_calls=1, judge_cost_usd=0.25)
+                    for item in result.baseline.samples
+                ),
+            ),
+        )
+        for result in results
+    ]
+    data = report_dict(upgrade_report(judged))
+    assert not list(jsonschema.Draft202012Validator(load_schema()).iter_errors(data))
+    assert data["judge"] == {"calls": 11, "cost_usd": pytest.approx(2.75)}
+    assert data["cases"][0]["baseline"]["samples"][0]["judge_calls"] == 1
+    # The baseline's own cost stays what its calls cost.
+    assert data["models"][0]["cost_usd"] == pytest.approx(
+        report_dict(upgrade_report())["models"][0]["cost_usd"]
+    )

@@ -8,7 +8,7 @@ from pytest_llmgate.report.markdown import cell, render_markdown
 from pytest_llmgate.report.model import build_report
 from pytest_llmgate.results import CaseResult, Outcome
 
-from .results_factory import case, sample, upgrade_report
+from .results_factory import case, sample, two_candidate_report, upgrade_report
 
 
 def _rows(text: str, first_header: str) -> list[list[str]]:
@@ -158,3 +158,25 @@ def test_baseline_only_run_has_no_routing() -> None:
     assert text.startswith("## ✅ base: PASSED, 1/1 cases passed\n")
     assert "Routing" not in text
     assert _rows(text, "model")[1][:2] == ["`base`", "baseline"]
+
+
+def test_several_candidates_get_a_row_a_comparison_and_tag_columns_each() -> None:
+    text = render_markdown(two_candidate_report())
+    lines = text.splitlines()
+    assert lines[0].startswith("## ❌ gpt-5.5: BLOCKED, p95 latency 1320 ms (+65%)")
+    assert "; o4-mini: PASSED, quality +27.3 (p = 0.031)" in lines[0]
+    rows = [line for line in lines if line.startswith("| `")]
+    assert rows[0].startswith("| `gpt-4o` | baseline | 11 |")
+    assert rows[1].startswith("| `gpt-5.5` | candidate | 11 |")
+    assert rows[1].endswith("| +10.9% | 0 |")  # each candidate's own output-token inflation
+    assert rows[2].startswith("| `o4-mini` | candidate | 11 |")
+    assert rows[2].endswith("| +0.0% | 0 |")
+    assert "Paired comparison, `gpt-5.5` vs `gpt-4o`: quality 72.7 -> 90.9" in text
+    assert "Paired comparison, `o4-mini` vs `gpt-4o`: quality 72.7 -> 100.0" in text
+    header = next(line for line in lines if line.startswith("| tag |"))
+    assert header == (
+        "| tag | cases | gpt-4o quality | gpt-4o $/success | gpt-5.5 quality | gpt-5.5 $/success "
+        "| o4-mini quality | o4-mini $/success | route |"
+    )
+    assert "`llm_x.yaml::gate[latency][gpt-5.5]` | ❌ failed" in text
+    assert "- **(default)** → `o4-mini` (candidate)" in text

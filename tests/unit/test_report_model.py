@@ -13,7 +13,14 @@ from pytest_llmgate.report.formats import render_report, report_format
 from pytest_llmgate.report.model import build_report, gate_headline
 from pytest_llmgate.results import CaseResult, Outcome
 
-from .results_factory import UPGRADE_CREATED, case, sample, upgrade_report, upgrade_suite
+from .results_factory import (
+    UPGRADE_CREATED,
+    case,
+    sample,
+    two_candidate_report,
+    upgrade_report,
+    upgrade_suite,
+)
 
 
 def test_blocked_verdict_names_the_failed_gate_the_failing_cases_and_quality() -> None:
@@ -137,3 +144,43 @@ def test_render_report_dispatches_on_the_suffix() -> None:
     only = case("a", sample(True), sample(True))
     baseline_only = build_report([CaseResult("f", "a", (), only.baseline, None, Outcome.PASSED)], {})
     assert render_report(baseline_only, "routing.yaml").startswith("# no routing recommendation")
+
+
+# --- several candidates ----------------------------------------------------------------------
+
+
+def test_several_candidates_get_a_verdict_each_and_the_run_is_blocked_by_either() -> None:
+    report = two_candidate_report()
+    assert report.status == "BLOCKED"
+    assert [(pair.candidate, pair.status) for pair in report.pairs] == [
+        ("gpt-5.5", "BLOCKED"),
+        ("o4-mini", "PASSED"),
+    ]
+    assert report.verdict == (
+        "gpt-5.5: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, quality +18.2 (p = 0.36); "
+        "o4-mini: PASSED, quality +27.3 (p = 0.031), cost per successful task -85%"
+    )
+    assert report.pairs[0].failed_gates == ("llm_x.yaml::gate[latency][gpt-5.5]",)
+    assert report.pairs[1].failed_gates == ()
+    assert [nodeid for nodeid, _ in report.pairs[1].gates] == [
+        f"llm_x.yaml::gate[{name}][o4-mini]" for name in ("quality", "cost", "latency", "tokens", "drift")
+    ]
+    # One baseline row (each case once), then a row per candidate; no run-wide mixed comparison.
+    assert [(s.model, s.role, s.cases) for s in report.summaries] == [
+        ("gpt-4o", "baseline", 11),
+        ("gpt-5.5", "candidate", 11),
+        ("o4-mini", "candidate", 11),
+    ]
+    assert report.comparison is None
+    assert report.inflation is None
+    assert report.title == "gpt-5.5, o4-mini vs gpt-4o"
+    assert [tag.cases for tag in report.tags] == [5, 6]
+
+
+def test_one_candidate_report_is_one_pair_with_the_run_wide_numbers() -> None:
+    report = upgrade_report()
+    [pair] = report.pairs
+    assert (pair.baseline, pair.candidate, pair.status) == ("gpt-4o", "gpt-5.5", report.status)
+    assert pair.comparison == report.comparison
+    assert pair.inflation == report.inflation
+    assert not report.several

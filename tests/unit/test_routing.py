@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
-from pytest_llmgate.report.routing import BASELINE, CANDIDATE, DEFAULT_ROUTE, recommend_routing, routing_yaml
+from pytest_llmgate.report.routing import (
+    BASELINE,
+    CANDIDATE,
+    DEFAULT_ROUTE,
+    Route,
+    recommend_routing,
+    routing_yaml,
+)
 from pytest_llmgate.results import CaseResult
 
 from .results_factory import case, sample, upgrade_suite
@@ -146,3 +155,85 @@ def test_no_candidate_no_routing() -> None:
     result = case("a", sample(True), sample(True))
     baseline_only = CaseResult(result.file, "a", (), result.baseline, None, "passed")
     assert recommend_routing([baseline_only]) is None
+
+
+# --- several candidates: the route chooses among all models ----------------------------------
+
+
+def _three_models(
+    per_model: dict[str, tuple[bool, float, tuple[float, float]]], count: int = 6, tag: str = "chat"
+) -> list[CaseResult]:
+    """`count` cases on baseline "base" (passes, score 0.5, $0.002, 500 ms) with each candidate
+    answering as `per_model` says: (passes, score, cost); results of a case share its baseline run."""
+    results = []
+    for i in range(count):
+        base = sample(True, score=0.5, latency=500, cost=(0.001, 0.001))
+        first = None
+        for model, (passed, score, cost) in per_model.items():
+            result = case(
+                f"c{i}", base, sample(passed, score=score, cost=cost), tags=(tag,), cand_model=model
+            )
+            if first is not None:
+                result = dataclasses.replace(result, baseline=first.baseline)
+            first = first or result
+            results.append(result)
+    return results
+
+
+def test_the_significantly_better_candidate_with_the_larger_gain_wins() -> None:
+    results = _three_models({"good": (True, 0.8, (0.01, 0.01)), "best": (True, 1.0, (0.02, 0.02))})
+    routing = recommend_routing(results)
+    assert routing is not None
+    route = routing.routes[0]
+    assert (route.role, route.model, route.reason) == (
+        CANDIDATE,
+        "best",
+        "+50.0 quality, significant (p = 0.031)",
+    )
+    assert [summary.model for summary in route.models] == ["base", "good", "best"]
+    assert route.baseline.cases == 6  # the shared baseline run counted once per case
+    assert routing.candidate == "good, best"
+
+
+def test_a_significantly_worse_candidate_drops_out_and_the_cheapest_of_the_rest_wins() -> None:
+    # "worse" is the cheapest of all but significantly worse; "cheap" is as good and cheaper than base
+    results = _three_models({"worse": (False, 0.0, (0.0001, 0.0001)), "cheap": (True, 0.5, (0.0005, 0.0005))})
+    route = _route(results, "chat")
+    assert (route.role, route.model) == (CANDIDATE, "cheap")
+    assert route.reason == (
+        "no significant quality difference (+0.0, p = 1), 50% cheaper per successful task"
+    )
+
+
+def test_every_candidate_significantly_worse_keeps_the_baseline() -> None:
+    results = _three_models({"bad": (False, 0.0, (0.0, 0.0001)), "worse": (False, 0.1, (0.0, 0.0001))})
+    route = _route(results, "chat")
+    assert (route.role, route.model, route.significant) == (BASELINE, "base", True)
+    assert route.reason == "-40.0 quality, significant (p = 0.031)"  # the least bad candidate's numbers
+
+
+def test_blends_serve_each_case_by_its_routed_model_and_each_candidate_alone() -> None:
+    results = _three_models({"same": (True, 0.5, (0.001, 0.001)), "cheap": (True, 0.5, (0.0005, 0.0005))})
+    routing = recommend_routing(results)
+    assert routing is not None
+    assert [blend.name for blend in routing.blends] == ["routed", "all baseline", "all same", "all cheap"]
+    routed, base, same, cheap = routing.blends
+    assert routing.default.model == "cheap"
+    assert (routed.cases, routed.cost_usd) == (6, pytest.approx(6 * 0.001))
+    assert routed == dataclasses.replace(cheap, name="routed")
+    assert base.cost_usd == same.cost_usd == pytest.approx(6 * 0.002)
+    assert "no significant quality difference (same +0.0, p = 1; cheap +0.0, p = 1)" in routing.default.reason
+
+
+def test_results_of_different_baselines_get_no_routing() -> None:
+    other = [
+        dataclasses.replace(result, baseline=dataclasses.replace(result.baseline, model="other"))
+        for result in upgrade_suite()[:2]
+    ]
+    assert recommend_routing([*upgrade_suite(), *other]) is None
+
+
+def _route(results: list[CaseResult], tag: str) -> Route:
+    routing = recommend_routing(results)
+    assert routing is not None
+    return next(route for route in routing.routes if route.tag == tag)

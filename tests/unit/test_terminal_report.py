@@ -8,7 +8,7 @@ from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import evaluate_gate
 from pytest_llmgate.report.terminal import WIDTH, summary_lines
 
-from .results_factory import case, sample
+from .results_factory import case, sample, two_candidate_suite
 
 RESULTS = [
     case("a", sample(True, latency=100), sample(True, latency=300), tags=("extraction",)),
@@ -135,3 +135,66 @@ def test_tag_table_survives_a_tag_whose_cases_all_errored() -> None:
     results = [*RESULTS, case("c", errored, errored, tags=("broken",))]
     broken = next(line for line in summary_lines(results) if line.strip().startswith("broken"))
     assert broken.split()[-1] == "n/a"
+
+
+def test_several_candidates_have_a_row_each_and_their_regressions_are_named() -> None:
+    lines = list(summary_lines(two_candidate_suite()))
+    assert [line.split()[0] for line in lines[2:5]] == ["gpt-4o", "gpt-5.5", "o4-mini"]
+    assert lines[2].split()[2] == "11"  # the shared baseline counted once per case
+    assert "output-token inflation: +10.9% (gpt-5.5 vs gpt-4o completion tokens)" in lines
+    assert "output-token inflation: +0.0% (o4-mini vs gpt-4o completion tokens)" in lines
+    regressions = lines.index("regressions (1):")
+    assert lines[regressions + 1].startswith("  llm_x.yaml::e5[gpt-5.5]:")
+    tags = lines.index("by tag (quality and $ per successful task of each model):")
+    assert lines[tags + 1].split() == ["tag", "cases", "gpt-4o", "gpt-5.5", "o4-mini"]
+    assert lines[tags + 4].split() == [
+        "reasoning",
+        "6",
+        "50.0",
+        "n/a",
+        "100.0",
+        "$0.00800",
+        "100.0",
+        "$0.00100",
+    ]
+    assert all(len(line) <= WIDTH for line in lines)
+
+
+def test_files_with_different_baselines_are_summarised_apart() -> None:
+    other = dataclasses.replace(
+        case("a", sample(False), sample(True), base_model="mini", cand_model="cand"),
+        file="llm_y.yaml",
+        file_nodeid="llm_y.yaml",
+    )
+    lines = list(summary_lines([RESULTS[0], other]))
+    rows = [line.split("  ")[0] for line in lines[2:6]]
+    assert rows == [
+        "base (baseline)",
+        "mini (baseline)",
+        "cand vs base",
+        "cand vs mini",
+    ]
+    assert next(line for line in lines if line.startswith("base (baseline)")).split()[3] == "100%"
+    assert next(line for line in lines if line.startswith("mini (baseline)")).split()[3] == "0%"
+
+
+def test_judge_calls_get_a_line_of_their_own() -> None:
+    judged = dataclasses.replace(
+        RESULTS[0],
+        candidate=dataclasses.replace(
+            RESULTS[0].candidate,
+            samples=(dataclasses.replace(sample(True), judge_calls=2, judge_cost_usd=0.004),),
+        ),
+    )
+    lines = list(summary_lines([judged, RESULTS[1]]))
+    assert "judge: 2 calls, $0.00400 (llm-rubric grading; not in any model's $/success)" in lines
+    unpriced = dataclasses.replace(
+        judged,
+        candidate=dataclasses.replace(
+            RESULTS[0].candidate, samples=(dataclasses.replace(sample(True), judge_calls=1),)
+        ),
+    )
+    assert "judge: 1 call, n/a (llm-rubric grading; not in any model's $/success)" in list(
+        summary_lines([unpriced])
+    )
+    assert not any(line.startswith("judge:") for line in summary_lines(RESULTS))

@@ -36,6 +36,10 @@ _TOOLS_WITH_REASONING = re.compile(
 _ROLE_PARAM = re.compile(r"^(?:messages|input)\[(?P<index>\d+)\]\.role$")
 
 
+ADAPTED_NOTE = "params adapted: "
+"""Prefix of the case notes that say what a target was sent instead of the case's params."""
+
+
 @dataclass(frozen=True)
 class Adaptation:
     """One change made to a request before it was sent, independent of the target that needed it.

@@ -27,7 +27,21 @@ from pytest_llmgate.pricing import PriceTable
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-TARGET_KEYS = ("model", "base_url", "api_key_env", "azure", "headers", "params", "price", "concurrency")
+TARGET_KEYS = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "azure",
+    "headers",
+    "params",
+    "price",
+    "concurrency",
+    "api",
+    "reasoning",
+    "param_policy",
+)
+APIS = ("chat", "responses")
+PARAM_POLICIES = ("adapt", "strict")
 AZURE_KEYS = ("deployment", "api_version")
 PRICE_KEYS = ("input", "cached_input", "output", "per_request")
 # Headers that carry credentials: they come from api_key_env, never from a file.
@@ -79,6 +93,16 @@ class Target:
     price: TargetPrice | None = None
     concurrency: int | None = None
     declared_at: str | None = None
+    api: str = "chat"  # the wire format: chat (/chat/completions) or responses (/responses)
+    reasoning: bool | None = None  # None: known reasoning families (o1, o3, o4, gpt-5...) by id
+    param_policy: str | None = None  # None: the file's, then adapt
+
+    @property
+    def is_reasoning(self) -> bool:
+        """Whether the model follows the reasoning-model parameter rules."""
+        from pytest_llmgate.model.params import is_reasoning_model
+
+        return self.reasoning if self.reasoning is not None else is_reasoning_model(self.model)
 
     @classmethod
     def bare(cls, name: str) -> Target:
@@ -207,6 +231,11 @@ def _parse_target(name: str, entry: Any, path: Path, line: int | None) -> Target
         price=_price(entry.get("price"), fail),
         concurrency=_concurrency(entry.get("concurrency"), fail),
         declared_at=f"{path}:{line}" if line else str(path),
+        api=_choice(entry.get("api", "chat"), APIS, "api", fail),
+        reasoning=_flag(entry.get("reasoning"), "reasoning", fail),
+        param_policy=None
+        if entry.get("param_policy") is None
+        else _choice(entry.get("param_policy"), PARAM_POLICIES, "param_policy", fail),
     )
 
 
@@ -301,6 +330,18 @@ def _concurrency(raw: Any, fail: _Fail) -> int | None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         raise fail(f"concurrency must be a whole number >= 1, got {raw!r}", "concurrency")
+    return raw
+
+
+def _choice(raw: Any, allowed: tuple[str, ...], key: str, fail: _Fail) -> str:
+    if raw not in allowed:
+        raise fail(f"{key} must be one of {', '.join(allowed)}, got {raw!r}", key)
+    return str(raw)
+
+
+def _flag(raw: Any, key: str, fail: _Fail) -> bool | None:
+    if raw is not None and not isinstance(raw, bool):
+        raise fail(f"{key} must be true or false, got {raw!r}", key)
     return raw
 
 

@@ -23,6 +23,7 @@ from pytest_llmgate.report.model import (
     not_run_line,
     number,
     percent,
+    summary_key,
 )
 from pytest_llmgate.report.routing import Routing, routing_yaml
 from pytest_llmgate.report.svg import cost_quality_chart, latency_chart, score_delta_chart
@@ -148,11 +149,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Se
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _model_rows(summaries: Sequence[ModelSummary], inflation: float | None) -> list[list[object]]:
+def _model_rows(summaries: Sequence[ModelSummary], inflations: Sequence[float | None]) -> list[list[object]]:
     return [
         [
             summary.model,
-            summary.role,
+            summary.role + (f" vs {summary.versus}" if summary.versus is not None else ""),
             summary.cases,
             percent(summary.pass_rate),
             number(summary.quality, ".1f"),
@@ -166,7 +167,7 @@ def _model_rows(summaries: Sequence[ModelSummary], inflation: float | None) -> l
             summary.retries,
             summary.errors,
         ]
-        for summary in summaries
+        for summary, inflation in zip(summaries, inflations, strict=True)
     ]
 
 
@@ -188,9 +189,22 @@ def _models_section(report: RunReport) -> Iterator[str]:
         "retries",
         "errors",
     ]
-    yield _table(headers, _model_rows(report.summaries, report.inflation), numeric=range(2, 14))
+    inflations = [report.inflation_of(summary) for summary in report.summaries]
+    yield _table(headers, _model_rows(report.summaries, inflations), numeric=range(2, 14))
+    if report.judge is not None:
+        yield (
+            f"<p>Judge (llm-rubric grading): {report.judge.calls} calls, "
+            f"{esc(money(report.judge.cost_usd))}; not in any model's $/success.</p>"
+        )
     if report.comparison is not None:
         yield f"<p>{esc(report.comparison.describe(report.settings.alpha))}</p>"
+    if report.several:
+        for pair in report.pairs:
+            if pair.comparison is not None:
+                yield (
+                    f"<p><code>{esc(pair.candidate)}</code> vs <code>{esc(pair.baseline)}</code>: "
+                    f"{esc(pair.comparison.describe(report.settings.alpha))}</p>"
+                )
     for model in report.unpriced:
         yield (
             f'<p class="muted">Cost of <code>{esc(model)}</code> is unknown (no price, or calls without '
@@ -232,24 +246,26 @@ def _tags_section(report: RunReport) -> Iterator[str]:
     if not any(result.tags for result in report.results):
         return
     routes = {} if report.routing is None else {route.tag: route.model for route in report.routing.routes}
-    roles = [summary.role for summary in report.summaries]
+    columns = list(report.summaries)
     headers = ["tag", "cases"]
-    for role in roles:
-        headers += [f"{role} quality", f"{role} $/success", f"{role} p95 ms"]
-    if len(roles) == 2:
+    for column in columns:
+        name = report.column(column)
+        headers += [f"{name} quality", f"{name} $/success", f"{name} p95 ms"]
+    paired = len(columns) == 2 and not report.several
+    if paired:
         headers += ["difference", "p", "route"]
     rows: list[list[object]] = []
     for tag in report.tags:
         row: list[object] = [tag.tag, tag.cases]
-        by_role = {summary.role: summary for summary in tag.summaries}
-        for role in roles:
-            summary = by_role.get(role)
+        by_key = {summary_key(summary): summary for summary in tag.summaries}
+        for column in columns:
+            summary = by_key.get(summary_key(column))
             row += [
                 number(None if summary is None else summary.quality, ".1f"),
                 money(None if summary is None else summary.cost_per_success),
                 number(None if summary is None else summary.latency.p95, ".0f"),
             ]
-        if len(roles) == 2:
+        if paired:
             comparison = tag.comparison
             row += [
                 "n/a" if comparison is None else f"{comparison.difference:+.1f}",
@@ -257,7 +273,7 @@ def _tags_section(report: RunReport) -> Iterator[str]:
                 routes.get(tag.tag, "default"),
             ]
         rows.append(row)
-    numeric = range(1, len(headers) - 1) if len(roles) == 2 else range(1, len(headers))
+    numeric = range(1, len(headers) - 1) if paired else range(1, len(headers))
     yield '<section id="tags"><h2>By tag</h2>'
     yield _table(headers, rows, numeric=numeric)
     yield "</section>"
@@ -314,10 +330,11 @@ def _case(index: int, result: CaseResult, blocking: bool) -> Iterator[str]:
     is_open = " open" if result.outcome in BLOCKING_OUTCOMES else ""
     tags = "".join(f' <span class="tag">#{esc(tag)}</span>' for tag in result.tags)
     scores = " → ".join(f"{100 * run.score:.0f}" for run in result.runs)
+    versus = "" if result.candidate is None else f' <span class="muted">{esc(result.candidate.model)}</span>'
     yield f'<details class="{classes}" id="case-{index}"{is_open}>'
     yield (
         f'<summary><span class="badge {esc(result.outcome)}">{esc(result.outcome)}</span> '
-        f"<code>{esc(result.file)}::{esc(result.case_id)}</code>{tags} "
+        f"<code>{esc(result.file)}::{esc(result.case_id)}</code>{tags}{versus} "
         f'<span class="muted">score {esc(scores)}</span></summary>'
     )
     if result.message and result.outcome != Outcome.PASSED:

@@ -19,11 +19,11 @@ from typing import Any
 
 from pytest_llmgate.comparison import CONFIDENCE, QualityComparison
 from pytest_llmgate.metrics import ModelSummary
-from pytest_llmgate.report.model import RunReport, TagReport, case_blocks
+from pytest_llmgate.report.model import PairReport, RunReport, TagReport, case_blocks
 from pytest_llmgate.report.routing import Blend, Route, Routing, routing_yaml
 from pytest_llmgate.results import CaseResult, ModelRun
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_RESOURCE = "report.schema.json"
 
 
@@ -54,6 +54,11 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "plugin": {"name": "pytest-llmgate", "version": report.plugin_version},
         "baseline": report.baseline,
         "candidate": report.candidate,
+        "candidates": list(report.candidates),
+        "comparisons": [pair_dict(pair, alpha) for pair in report.pairs],
+        "judge": None
+        if report.judge is None
+        else {"calls": report.judge.calls, "cost_usd": report.judge.cost_usd},
         "settings": report.settings.to_dict(),
         "verdict": {
             "status": report.status,
@@ -69,7 +74,7 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "quality_comparison": comparison_dict(report.comparison, alpha),
         "outcomes": report.outcome_counts(),
         "unpriced_models": list(report.unpriced),
-        "tags": [tag_dict(tag, alpha) for tag in report.tags],
+        "tags": [tag_dict(tag, alpha, report.pairs) for tag in report.tags],
         "routing": routing_dict(report.routing),
         "gates": [{"nodeid": nodeid, **check.to_dict()} for nodeid, check in report.gates],
         "cases": [case_dict(result, report) for result in report.results],
@@ -111,6 +116,21 @@ def summary_dict(summary: ModelSummary) -> dict[str, Any]:
         "cost_per_case": summary.cost_per_case,
         "input_cost_per_1k": summary.input_cost_per_1k,
         "output_cost_per_1k": summary.output_cost_per_1k,
+        "versus": summary.versus,
+    }
+
+
+def pair_dict(pair: PairReport, alpha: float) -> dict[str, Any]:
+    return {
+        "baseline": pair.baseline,
+        "candidate": pair.candidate,
+        "status": pair.status,
+        "line": pair.verdict,
+        "failed_gates": list(pair.failed_gates),
+        "failed_cases": [f"{result.file}::{result.case_id}" for result in pair.failed_cases],
+        "models": [summary_dict(summary) for summary in pair.summaries],
+        "quality_comparison": comparison_dict(pair.comparison, alpha),
+        "output_token_inflation": pair.inflation,
     }
 
 
@@ -125,12 +145,20 @@ def comparison_dict(comparison: QualityComparison | None, alpha: float) -> dict[
     }
 
 
-def tag_dict(tag: TagReport, alpha: float) -> dict[str, Any]:
+def tag_dict(tag: TagReport, alpha: float, pairs: tuple[PairReport, ...] = ()) -> dict[str, Any]:
     return {
         "tag": tag.tag,
         "cases": tag.cases,
         "models": [summary_dict(summary) for summary in tag.summaries],
         "quality_comparison": comparison_dict(tag.comparison, alpha),
+        "comparisons": [
+            {
+                "baseline": pair.baseline,
+                "candidate": pair.candidate,
+                "quality_comparison": comparison_dict(comparison, alpha),
+            }
+            for pair, comparison in zip(pairs, tag.comparisons, strict=False)
+        ],
     }
 
 
@@ -155,6 +183,7 @@ def route_dict(route: Route) -> dict[str, Any]:
         "wilcoxon_p": route.wilcoxon_p,
         "baseline": _route_side(route.baseline),
         "candidate": _route_side(route.candidate),
+        "models": [_route_side(summary) for summary in route.models],
     }
 
 

@@ -22,6 +22,7 @@ from pytest_llmgate.report.model import (
     number,
     percent,
     reply_excerpt,
+    summary_key,
 )
 from pytest_llmgate.report.routing import Routing, routing_yaml
 
@@ -81,10 +82,26 @@ def markdown_lines(report: RunReport) -> Iterator[str]:
     yield ""
     yield "### Models"
     yield ""
-    yield model_table(report.summaries, report.inflation)
+    yield model_table(
+        report.summaries, report.inflation, [report.inflation_of(summary) for summary in report.summaries]
+    )
+    if report.judge is not None:
+        yield ""
+        yield (
+            f"Judge (llm-rubric grading): {report.judge.calls} calls, {money(report.judge.cost_usd)}; "
+            "not in any model's $/success."
+        )
     if report.comparison is not None:
         yield ""
         yield f"Paired comparison: {escape(report.comparison.describe(report.settings.alpha))}."
+    if report.several:
+        for pair in report.pairs:
+            if pair.comparison is not None:
+                yield ""
+                yield (
+                    f"Paired comparison, `{escape(pair.candidate)}` vs `{escape(pair.baseline)}`: "
+                    f"{escape(pair.comparison.describe(report.settings.alpha))}."
+                )
     for model in report.unpriced:
         yield ""
         yield f"Cost of `{escape(model)}` is unknown (no price, or calls without usage): n/a, never 0."
@@ -110,7 +127,13 @@ def markdown_lines(report: RunReport) -> Iterator[str]:
     yield f"Cases: {escape(counts)}."
 
 
-def model_table(summaries: Sequence[ModelSummary], inflation: float | None) -> str:
+def model_table(
+    summaries: Sequence[ModelSummary],
+    inflation: float | None,
+    inflations: Sequence[float | None] | None = None,
+) -> str:
+    """The models' rows; `inflations` gives each row's own (several candidates), else `inflation`."""
+    row_inflation = list(inflations) if inflations is not None else [inflation] * len(summaries)
     headers = [
         "model",
         "role",
@@ -128,7 +151,7 @@ def model_table(summaries: Sequence[ModelSummary], inflation: float | None) -> s
     rows = [
         [
             f"`{summary.model}`",
-            summary.role,
+            summary.role + (f" vs {summary.versus}" if summary.versus is not None else ""),
             summary.cases,
             percent(summary.pass_rate),
             number(summary.quality, ".1f"),
@@ -137,10 +160,10 @@ def model_table(summaries: Sequence[ModelSummary], inflation: float | None) -> s
             money(summary.input_cost_per_1k),
             money(summary.output_cost_per_1k),
             money(summary.cost_per_success),
-            "reference" if summary.role == "baseline" else percent(inflation, "+.1%"),
+            "reference" if summary.role == "baseline" else percent(own, "+.1%"),
             summary.errors,
         ]
-        for summary in summaries
+        for summary, own in zip(summaries, row_inflation, strict=True)
     ]
     return md_table(headers, rows, numeric=range(2, 12))
 
@@ -165,18 +188,21 @@ def gate_lines(report: RunReport) -> Iterator[str]:
 def tag_table(report: RunReport) -> str:
     routes = {} if report.routing is None else {route.tag: route for route in report.routing.routes}
     headers = ["tag", "cases"]
-    roles = [summary.role for summary in report.summaries]
-    for role in roles:
-        headers += [f"{role} quality", f"{role} $/success"]
-    paired = len(roles) == 2
+    columns = list(report.summaries)
+    for column in columns:
+        headers += [f"{report.column(column)} quality", f"{report.column(column)} $/success"]
+    paired = len(columns) == 2 and not report.several
+    routed = paired or report.routing is not None
     if paired:
-        headers += ["difference (p)", "route"]
+        headers.append("difference (p)")
+    if routed:
+        headers.append("route")
     rows: list[list[object]] = []
     for tag in report.tags:
         row: list[object] = [tag.tag, tag.cases]
-        by_role = {summary.role: summary for summary in tag.summaries}
-        for role in roles:
-            summary = by_role.get(role)
+        by_key = {summary_key(summary): summary for summary in tag.summaries}
+        for column in columns:
+            summary = by_key.get(summary_key(column))
             row += [
                 number(None if summary is None else summary.quality, ".1f"),
                 money(None if summary is None else summary.cost_per_success),
@@ -187,10 +213,11 @@ def tag_table(report: RunReport) -> str:
             if comparison is not None:
                 difference = f"{comparison.difference:+.1f} (p = {comparison.wilcoxon_p:.2g})"
             row.append(difference)
+        if routed:
             route = routes.get(tag.tag)
             row.append("default" if route is None else f"`{route.model}`")
         rows.append(row)
-    return md_table(headers, rows, numeric=range(1, len(headers) - 1 if paired else len(headers)))
+    return md_table(headers, rows, numeric=range(1, len(headers) - 1 if routed else len(headers)))
 
 
 def routing_lines(routing: Routing) -> Iterator[str]:

@@ -18,9 +18,12 @@ from pytest_llmgate.comparison import QualityComparison, compare_quality
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import FAILED, GATE_NAMES, GateCheck
 from pytest_llmgate.metrics import (
+    JudgeSummary,
     ModelSummary,
+    judge_summary,
     model_summaries,
     output_token_inflation,
+    pairs_of,
     results_with_tag,
     tags_of,
     unpriced_models,
@@ -47,7 +50,27 @@ class TagReport:
     tag: str
     cases: int
     summaries: tuple[ModelSummary, ...]
+    comparison: QualityComparison | None  # None with several candidates: see `comparisons`
+    comparisons: tuple[QualityComparison | None, ...] = ()  # one per pair of the run, in order
+
+
+@dataclass(frozen=True)
+class PairReport:
+    """One (baseline, candidate) comparison of the run: with several candidates (or case files
+    naming different baselines) each is judged, and says PASSED or BLOCKED, on its own."""
+
+    baseline: str
+    candidate: str | None
+    label: str  # how the verdict line names it: the candidate, or "candidate vs baseline"
+    results: tuple[CaseResult, ...]
+    summaries: tuple[ModelSummary, ...]
     comparison: QualityComparison | None
+    inflation: float | None
+    gates: tuple[tuple[str, GateCheck], ...]
+    failed_gates: tuple[str, ...]
+    failed_cases: tuple[CaseResult, ...]
+    status: str
+    verdict: str  # e.g. "gpt-5.5: BLOCKED, quality -20.0 (p = 0.031)"
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,32 @@ class RunReport:
     status: str = field(default=PASSED_VERDICT)  # PASSED, BLOCKED or INTERRUPTED
     interrupted: bool = False  # the session was stopped (Ctrl-C) before every item ran
     not_run: tuple[str, ...] = ()  # node ids of the cases and gates an interrupted session never ran
+    pairs: tuple[PairReport, ...] = ()  # each (baseline, candidate) judged on its own
+    judge: JudgeSummary | None = None  # the llm-rubric judge's calls and cost; None without any
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(pair.candidate for pair in self.pairs if pair.candidate is not None))
+
+    @property
+    def several(self) -> bool:
+        """Whether the run compared more than one (baseline, candidate) pair."""
+        return len(self.pairs) > 1
+
+    def column(self, summary: ModelSummary) -> str:
+        """How a table heads a model's columns: its role for one pair, else its name."""
+        if not self.several:
+            return summary.role
+        return summary.model + (f" vs {summary.versus}" if summary.versus is not None else "")
+
+    def inflation_of(self, summary: ModelSummary) -> float | None:
+        """The output-token inflation of a candidate's row (of its pair with its baseline)."""
+        if len(self.pairs) <= 1:
+            return self.inflation
+        for pair in self.pairs:
+            if pair.candidate == summary.model and summary in pair.summaries:
+                return pair.inflation
+        return None
 
     @property
     def blocked(self) -> bool:
@@ -120,7 +169,10 @@ def build_report(
     stamp = (created or datetime.now(timezone.utc)).astimezone(timezone.utc)
     gate_items = tuple(sorted(gates.items(), key=_gate_order))
     summaries = tuple(model_summaries(ordered))
-    comparison = compare_quality(ordered)
+    pairs = build_pairs(ordered, gate_items, settings)
+    several = len(pairs) > 1
+    # Over the whole run only when it compares one pair: mixing candidates would mean nothing.
+    comparison = None if several else compare_quality(ordered)
     failed_gates = tuple(nodeid for nodeid, check in gate_items if check.status == FAILED)
     failed_cases = tuple(result for result in ordered if case_blocks(result, settings))
     status = BLOCKED_VERDICT if failed_gates or failed_cases else PASSED_VERDICT
@@ -129,23 +181,31 @@ def build_report(
     tags = tuple(
         TagReport(
             tag,
-            len(subset),
+            len({(result.file_nodeid or result.file, result.case_id) for result in subset}),
             tuple(model_summaries(subset)),
-            compare_quality(subset),
+            None if several else compare_quality(subset),
+            tuple(compare_quality(pair_results(subset, pair)) for pair in pairs) if several else (),
         )
         for tag in tags_of(ordered)
         for subset in [results_with_tag(ordered, tag)]
     )
     title = f"{candidate} vs {baseline}" if candidate else baseline
-    verdict = verdict_line(
-        title,
-        status if not_run is None else f"{status} ({interruption_text(len(ordered), not_run)})",
-        [check for _, check in gate_items if check.status == FAILED],
-        failed_cases,
-        comparison,
-        summaries,
-    )
+    if several:
+        verdict = "; ".join(pair.verdict for pair in pairs)
+        if not_run is not None:
+            verdict = f"{title}: {status} ({interruption_text(len(ordered), not_run)}); {verdict}"
+    else:
+        verdict = verdict_line(
+            title,
+            status if not_run is None else f"{status} ({interruption_text(len(ordered), not_run)})",
+            [check for _, check in gate_items if check.status == FAILED],
+            failed_cases,
+            comparison,
+            summaries,
+        )
     return RunReport(
+        pairs=pairs,
+        judge=judge_summary(ordered),
         results=ordered,
         gates=gate_items,
         baseline=baseline,
@@ -155,7 +215,7 @@ def build_report(
         settings=settings,
         summaries=summaries,
         comparison=comparison,
-        inflation=output_token_inflation(ordered),
+        inflation=None if several else output_token_inflation(ordered),
         unpriced=tuple(unpriced_models(ordered)),
         tags=tags,
         routing=recommend_routing(ordered, settings.alpha),
@@ -166,6 +226,74 @@ def build_report(
         interrupted=not_run is not None,
         not_run=tuple(not_run or ()),
     )
+
+
+def pair_results(
+    results: Sequence[CaseResult], pair: PairReport | tuple[str, str | None]
+) -> list[CaseResult]:
+    """The results of one (baseline, candidate) pair."""
+    base, cand = (pair.baseline, pair.candidate) if isinstance(pair, PairReport) else pair
+    return [
+        result
+        for result in results
+        if result.baseline.model == base
+        and (result.candidate.model if result.candidate is not None else None) == cand
+    ]
+
+
+def build_pairs(
+    results: Sequence[CaseResult], gates: Sequence[tuple[str, GateCheck]], settings: GateSettings
+) -> tuple[PairReport, ...]:
+    """Each (baseline, candidate) pair with its own gates, failing cases, status and verdict."""
+    pairs = pairs_of(results)
+    one_baseline = len({base for base, _ in pairs}) == 1
+    file_baselines = {result.file_nodeid or result.file: result.baseline.model for result in results}
+    reports = []
+    for base, cand in pairs:
+        mine = tuple(pair_results(results, (base, cand)))
+        pair_gates = tuple(
+            (nodeid, check)
+            for nodeid, check in gates
+            if (check.candidate or _only_candidate(pairs)) == cand
+            and file_baselines.get(nodeid.rsplit("::", 1)[0], base) == base
+        )
+        failed_gates = tuple(nodeid for nodeid, check in pair_gates if check.status == FAILED)
+        failed_cases = tuple(result for result in mine if case_blocks(result, settings))
+        status = BLOCKED_VERDICT if failed_gates or failed_cases else PASSED_VERDICT
+        summaries = tuple(model_summaries(mine))
+        comparison = compare_quality(mine)
+        label = (cand or base) if one_baseline else (f"{cand} vs {base}" if cand else base)
+        verdict = verdict_line(
+            label,
+            status,
+            [check for _, check in pair_gates if check.status == FAILED],
+            failed_cases,
+            comparison,
+            summaries,
+        )
+        reports.append(
+            PairReport(
+                baseline=base,
+                candidate=cand,
+                label=label,
+                results=mine,
+                summaries=summaries,
+                comparison=comparison,
+                inflation=output_token_inflation(mine),
+                gates=pair_gates,
+                failed_gates=failed_gates,
+                failed_cases=failed_cases,
+                status=status,
+                verdict=verdict,
+            )
+        )
+    return tuple(reports)
+
+
+def _only_candidate(pairs: Sequence[tuple[str, str | None]]) -> str | None:
+    """The candidate when the run had one (a gate without `candidate` is then its)."""
+    candidates = {cand for _, cand in pairs}
+    return candidates.pop() if len(candidates) == 1 else None
 
 
 def interruption_text(finished: int, not_run: Sequence[str]) -> str:
@@ -204,11 +332,17 @@ def _distinct(models: Sequence[str]) -> str | None:
     return ", ".join(unique) if unique else None
 
 
-def _gate_order(item: tuple[str, GateCheck]) -> tuple[str, int, str]:
+def _gate_order(item: tuple[str, GateCheck]) -> tuple[str, str, int, str]:
+    """By candidate (when several ran), then file, then gate."""
     nodeid, check = item
     prefix = nodeid.rsplit("::", 1)[0] if "::" in nodeid else ""
     rank = GATE_NAMES.index(check.name) if check.name in GATE_NAMES else len(GATE_NAMES)
-    return prefix, rank, nodeid
+    return check.candidate or "", prefix, rank, nodeid
+
+
+def summary_key(summary: ModelSummary) -> tuple[str, str, str | None]:
+    """What identifies a model's row across tags: its name, role and (among several) baseline."""
+    return (summary.model, summary.role, summary.versus)
 
 
 def verdict_line(

@@ -10,11 +10,17 @@ An upgrade rarely helps every kind of task, so besides "switch or not" the repor
    costs without bound); when the cost is unknown for either model, or equal, to the faster by
    p95 latency; when that is unknown or equal too, to the baseline: there is no evidence to switch.
 
+With several candidates the route chooses among all models: a candidate significantly better
+than the baseline wins (the largest difference among several); candidates significantly worse
+drop out; the rest and the baseline compete on cost per successful task, then p95 latency, and
+a tie keeps the baseline (or the first of the tied, when the baseline is not among them).
+
 The default route (untagged traffic, and tags the suite never saw) applies the same rule to all
 cases. The blended numbers serve each case by the model its tag routes to (a case with several
 tags by its first tag, an untagged case by the default) and compare that with serving every case
-by the baseline and every case by the candidate; they are computed by `metrics.summarise`, the
-same code as the model table, over the chosen runs.
+by the baseline and every case by each candidate; they are computed by `metrics.summarise`, the
+same code as the model table, over the chosen runs. Results of different baselines get no
+recommendation: there is no one model to route away from.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from pytest_llmgate.comparison import compare_quality
-from pytest_llmgate.metrics import ModelSummary, model_summaries, results_with_tag, summarise
+from pytest_llmgate.comparison import QualityComparison, compare_quality
+from pytest_llmgate.metrics import ModelSummary, baseline_runs, pairs_of, results_with_tag, summarise
 from pytest_llmgate.results import CaseResult, ModelRun
 
 BASELINE, CANDIDATE = "baseline", "candidate"
@@ -46,7 +52,8 @@ class Route:
     quality_difference: float | None  # candidate - baseline, points; None: not compared
     wilcoxon_p: float | None
     baseline: ModelSummary
-    candidate: ModelSummary
+    candidate: ModelSummary  # the chosen candidate, else the best one compared with the baseline
+    models: tuple[ModelSummary, ...] = ()  # every model that competed: baseline, then candidates
 
     def describe(self) -> str:
         """E.g. "reasoning: candidate (gpt-5.5), +6.1 quality, significant (p = 0.004)"."""
@@ -57,7 +64,7 @@ class Route:
 class Blend:
     """The suite's numbers if its cases were served as `name` says."""
 
-    name: str  # "routed", "all baseline" or "all candidate"
+    name: str  # "routed", "all baseline", "all candidate" (or "all <model>" with several)
     cases: int
     passed: int
     quality: float | None  # 0-100
@@ -82,10 +89,10 @@ class Routing:
 
     alpha: float
     baseline: str
-    candidate: str
+    candidate: str  # the candidates, comma-separated when several
     routes: tuple[Route, ...]  # one per real tag, sorted by tag
     default: Route
-    blends: tuple[Blend, ...]  # routed, all baseline, all candidate
+    blends: tuple[Blend, ...]  # routed, all baseline, then all of each candidate
 
     def route_for(self, result: CaseResult) -> Route:
         """The route serving a case: its first tag's, else the default."""
@@ -100,34 +107,48 @@ class Routing:
 
 
 def recommend_routing(results: Sequence[CaseResult], alpha: float = 0.05) -> Routing | None:
-    """The recommendation over the cases both models ran; None without a candidate."""
+    """The recommendation over the cases the candidates ran; None without a candidate or with
+    several baselines."""
     paired = [result for result in results if result.candidate is not None]
-    if not paired:
+    if not paired or len({result.baseline.model for result in paired}) > 1:
         return None
+    candidates = _candidates(paired)
     tags = sorted({tag for result in paired for tag in result.tags})
     routes = tuple(decide(tag, results_with_tag(paired, tag), alpha) for tag in tags)
     default = decide(DEFAULT_ROUTE, paired, alpha)
     routing = Routing(
         alpha=alpha,
         baseline=default.baseline.model,
-        candidate=default.candidate.model,
+        candidate=", ".join(candidates),
         routes=routes,
         default=default,
         blends=(),
     )
-    chosen = [_run(result, routing.route_for(result).role) for result in paired]
-    blends = (
+    by_case: dict[tuple[str, str], dict[str, ModelRun]] = {}
+    first: dict[tuple[str, str], CaseResult] = {}
+    for result in paired:
+        key = (result.file_nodeid or result.file, result.case_id)
+        first.setdefault(key, result)
+        runs = by_case.setdefault(key, {})
+        assert result.candidate is not None
+        runs[result.candidate.model] = result.candidate
+    chosen = []
+    for key, result in first.items():
+        route = routing.route_for(result)
+        runs = by_case[key]
+        chosen.append(runs.get(route.model, result.baseline) if route.role == CANDIDATE else result.baseline)
+    blends = [
         _blend("routed", chosen),
-        _blend("all baseline", [result.baseline for result in paired]),
-        _blend("all candidate", [_run(result, CANDIDATE) for result in paired]),
-    )
-    return Routing(alpha, routing.baseline, routing.candidate, routes, default, blends)
+        _blend("all baseline", [result.baseline for result in first.values()]),
+    ]
+    for model in candidates:
+        name = "all candidate" if len(candidates) == 1 else f"all {model}"
+        blends.append(_blend(name, [runs[model] for runs in by_case.values() if model in runs]))
+    return Routing(alpha, routing.baseline, routing.candidate, routes, default, tuple(blends))
 
 
-def _run(result: CaseResult, role: str) -> ModelRun:
-    if role == CANDIDATE and result.candidate is not None:
-        return result.candidate
-    return result.baseline
+def _candidates(results: Sequence[CaseResult]) -> list[str]:
+    return [cand for _, cand in pairs_of(results) if cand is not None]
 
 
 def _blend(name: str, runs: Sequence[ModelRun]) -> Blend:
@@ -150,57 +171,130 @@ def _cost_per_success(summary: ModelSummary) -> float | None:
     return summary.cost_usd / summary.passed if summary.passed else math.inf
 
 
+@dataclass(frozen=True)
+class _Option:
+    """A model competing for a tag's traffic; `comparison` is None for the baseline."""
+
+    role: str
+    summary: ModelSummary
+    comparison: QualityComparison | None
+
+
 def decide(tag: str, results: Sequence[CaseResult], alpha: float) -> Route:
     """Apply the rule of this module's docstring to the cases of one tag (all with a candidate)."""
-    base, cand = model_summaries(results)
-    comparison = compare_quality(results)
+    base = _Option(BASELINE, summarise(BASELINE, baseline_runs(results)), None)
+    candidates = []
+    for model in _candidates(results):
+        mine = [
+            result for result in results if result.candidate is not None and result.candidate.model == model
+        ]
+        runs = [result.candidate for result in mine if result.candidate is not None]
+        candidates.append(_Option(CANDIDATE, summarise(CANDIDATE, runs), compare_quality(mine)))
+    models = tuple(option.summary for option in (base, *candidates))
+    cases = len({(result.file_nodeid or result.file, result.case_id) for result in results})
 
-    def route(role: str, reason: str, significant: bool = False) -> Route:
+    def route(chosen: _Option, reason: str, significant: bool = False) -> Route:
+        compared = chosen if chosen.comparison is not None or not candidates else _best(candidates)
+        comparison = compared.comparison
         return Route(
             tag=tag,
-            cases=len(results),
-            role=role,
-            model=(cand if role == CANDIDATE else base).model,
+            cases=cases,
+            role=chosen.role,
+            model=chosen.summary.model,
             reason=reason,
             significant=significant,
             quality_difference=None if comparison is None else comparison.difference,
             wilcoxon_p=None if comparison is None else comparison.wilcoxon_p,
-            baseline=base,
-            candidate=cand,
+            baseline=base.summary,
+            candidate=compared.summary,
+            models=models,
         )
 
-    if comparison is not None and comparison.significant(alpha) and comparison.difference != 0:
-        role = CANDIDATE if comparison.difference > 0 else BASELINE
-        return route(
-            role,
-            f"{comparison.difference:+.1f} quality, significant (p = {comparison.wilcoxon_p:.2g})",
-            significant=True,
-        )
-    if comparison is None:
-        quality = "quality not compared (no case answered by both without errors)"
+    better = [option for option in candidates if _significant(option, alpha) and _difference(option) > 0]
+    if better:
+        best = _best(better)
+        assert best.comparison is not None
+        return route(best, _significant_reason(best.comparison), significant=True)
+    eligible = [option for option in candidates if not _significant(option, alpha)]
+    if candidates and not eligible:  # every candidate significantly worse: the baseline stays
+        best = _best(candidates)
+        assert best.comparison is not None
+        chosen = route(base, _significant_reason(best.comparison), significant=True)
+        return chosen
+    quality = _quality_phrase(eligible)
+    contenders = [base, *eligible]
+    costs = [_cost_per_success(option.summary) for option in contenders]
+    known = [cost for cost in costs if cost is not None]
+    if len(known) == len(costs):
+        lowest = min(known)
+        cheapest = [option for option, cost in zip(contenders, known, strict=True) if cost == lowest]
+        if len(cheapest) == 1:
+            others = [
+                cost for option, cost in zip(contenders, known, strict=True) if option is not cheapest[0]
+            ]
+            runner_up = min(others)
+            if math.isinf(runner_up):
+                losers = ", ".join(option.summary.model for option in contenders if option is not cheapest[0])
+                return route(cheapest[0], f"{quality}, {losers} passed none of these cases")
+            return route(cheapest[0], f"{quality}, {1 - lowest / runner_up:.0%} cheaper per successful task")
+        contenders = cheapest
+        if math.isinf(lowest):
+            cost = "neither passed a case" if len(cheapest) == 2 else "none passed a case"
+        else:
+            cost = "same cost per successful task"
     else:
-        quality = "no significant quality difference"
-        quality += f" ({comparison.difference:+.1f}, p = {comparison.wilcoxon_p:.2g})"
-    base_cost, cand_cost = _cost_per_success(base), _cost_per_success(cand)
-    if base_cost is not None and cand_cost is not None and base_cost != cand_cost:
-        cheaper = CANDIDATE if cand_cost < base_cost else BASELINE
-        low, high = sorted((base_cost, cand_cost))
-        if math.isinf(high):
-            other = base if cheaper == CANDIDATE else cand
-            return route(cheaper, f"{quality}, {other.model} passed none of these cases")
-        return route(cheaper, f"{quality}, {1 - low / high:.0%} cheaper per successful task")
-    if base_cost is None or cand_cost is None:
         cost = "cost unknown"
-    elif math.isinf(base_cost):
-        cost = "neither passed a case"
-    else:
-        cost = "same cost per successful task"
-    base_p95, cand_p95 = base.latency.p95, cand.latency.p95
-    if base_p95 is not None and cand_p95 is not None and base_p95 != cand_p95:
-        faster = CANDIDATE if cand_p95 < base_p95 else BASELINE
-        low, high = sorted((base_p95, cand_p95))
-        return route(faster, f"{quality}, {cost}, {1 - low / high:.0%} faster at p95")
-    return route(BASELINE, f"{quality}, {cost}, latency no different: no evidence to switch")
+    latencies = [option.summary.latency.p95 for option in contenders]
+    measured = [value for value in latencies if value is not None]
+    if len(measured) == len(latencies) and len(set(measured)) > 1:
+        low = min(measured)
+        fastest = [option for option, value in zip(contenders, measured, strict=True) if value == low]
+        if len(fastest) == 1:
+            high = min(
+                value for option, value in zip(contenders, measured, strict=True) if option is not fastest[0]
+            )
+            return route(fastest[0], f"{quality}, {cost}, {1 - low / high:.0%} faster at p95")
+        contenders = fastest
+    if base in contenders:
+        return route(base, f"{quality}, {cost}, latency no different: no evidence to switch")
+    return route(contenders[0], f"{quality}, {cost}, latency no different: the first of the tied")
+
+
+def _difference(option: _Option) -> float:
+    return option.comparison.difference if option.comparison is not None else 0.0
+
+
+def _significant(option: _Option, alpha: float) -> bool:
+    comparison = option.comparison
+    return comparison is not None and comparison.significant(alpha) and comparison.difference != 0
+
+
+def _best(options: Sequence[_Option]) -> _Option:
+    """The candidate with the largest quality difference (the first of equals)."""
+    return max(options, key=lambda option: -math.inf if option.comparison is None else _difference(option))
+
+
+def _significant_reason(comparison: QualityComparison) -> str:
+    return f"{comparison.difference:+.1f} quality, significant (p = {comparison.wilcoxon_p:.2g})"
+
+
+def _quality_phrase(candidates: Sequence[_Option]) -> str:
+    """Why quality did not decide: one candidate's numbers, or each candidate's by name."""
+    compared = [option for option in candidates if option.comparison is not None]
+    if not compared:
+        return "quality not compared (no case answered by both without errors)"
+
+    def numbers(option: _Option) -> str:
+        assert option.comparison is not None
+        return f"{option.comparison.difference:+.1f}, p = {option.comparison.wilcoxon_p:.2g}"
+
+    if len(candidates) == 1:
+        return f"no significant quality difference ({numbers(compared[0])})"
+    return (
+        "no significant quality difference ("
+        + "; ".join(f"{option.summary.model} {numbers(option)}" for option in compared)
+        + ")"
+    )
 
 
 def routing_yaml(routing: Routing) -> str:

@@ -11,7 +11,9 @@ import html
 import math
 from collections.abc import Sequence
 
+from pytest_llmgate.metrics import baseline_runs
 from pytest_llmgate.report.model import RunReport
+from pytest_llmgate.results import ModelRun
 from pytest_llmgate.stats import percentile
 
 COLORS = {"baseline": "#4c78a8", "candidate": "#f58518"}
@@ -70,9 +72,17 @@ def latency_chart(report: RunReport) -> str:
     label = "Latency distribution per model"
     series = []
     for summary in report.summaries:
-        runs = [
-            result.baseline if summary.role == "baseline" else result.candidate for result in report.results
-        ]
+        runs: list[ModelRun | None] = (
+            list(baseline_runs(report.results, summary.model))
+            if summary.role == "baseline"
+            else [
+                result.candidate
+                for result in report.results
+                if result.candidate is not None
+                and result.candidate.model == summary.model
+                and summary.versus in (None, result.baseline.model)
+            ]
+        )
         values = [
             sample.latency_ms
             for run in runs

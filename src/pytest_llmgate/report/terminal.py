@@ -13,12 +13,15 @@ from pytest_llmgate.gate import GateCheck
 from pytest_llmgate.metrics import (
     ModelSummary,
     format_usd,
+    judge_summary,
     model_summaries,
     output_token_inflation,
+    pairs_of,
     results_with_tag,
     tags_of,
     unpriced_models,
 )
+from pytest_llmgate.model.params import ADAPTED_NOTE
 from pytest_llmgate.report.model import interruption_text, not_run_line, number, percent
 from pytest_llmgate.results import CaseResult, Outcome
 
@@ -52,7 +55,7 @@ def _fit(label: str, width: int) -> str:
 def model_table(summaries: Sequence[ModelSummary]) -> str:
     rows = [
         [
-            f"{summary.model} ({summary.role})",
+            summary.label,
             summary.cases,
             percent(summary.pass_rate),
             number(summary.quality, ".1f"),
@@ -93,16 +96,25 @@ def tag_table(results: Sequence[CaseResult]) -> str | None:
     tags = tags_of(results)
     if len(tags) < 2 and not any(result.tags for result in results):
         return None
-    paired = len(model_summaries(results)) == 2
+    columns = model_summaries(results)
+    paired = len(columns) == 2 and len(pairs_of(results)) == 1
     rows = []
     for tag in tags:
         subset = results_with_tag(results, tag)
-        summaries = model_summaries(subset)
-        comparison = compare_quality(subset)
-        row = [tag, len(subset)]
-        for summary in summaries:
-            row += [number(summary.quality, ".1f"), _usd(summary.cost_per_success)]
-        row += ["n/a", "n/a"] * (1 + paired - len(summaries))  # a tag no candidate ran
+        by_key = {_key(summary): summary for summary in model_summaries(subset)}
+        comparison = compare_quality(subset) if paired else None
+        row: list[object] = [
+            tag,
+            len({(result.file_nodeid or result.file, result.case_id) for result in subset}),
+        ]
+        for column in columns:
+            found = by_key.get(_key(column))  # None: a tag no candidate ran
+            cells = [
+                number(None if found is None else found.quality, ".1f"),
+                _usd(None if found is None else found.cost_per_success),
+            ]
+            # Several models: one "quality $/ok" column each, so the table stays within WIDTH.
+            row += cells if len(columns) <= 2 else [" ".join(cells)]
         if paired:
             row.append(
                 "n/a"
@@ -111,11 +123,38 @@ def tag_table(results: Sequence[CaseResult]) -> str | None:
             )
         rows.append(row)
     headers: list[str] = ["tag", "cases"]
-    for summary in model_summaries(results):
-        headers += [f"{summary.role[:4]} qual", f"{summary.role[:4]} $/ok"]
+    for summary in columns:
+        if len(columns) <= 2:
+            headers += [f"{summary.role[:4]} qual", f"{summary.role[:4]} $/ok"]
+        else:  # by name (and baseline, when there are several); see SEVERAL_TAGS_TITLE
+            headers.append(summary.model + (f" vs {summary.versus}" if summary.versus is not None else ""))
     if paired:
         headers.append("quality diff")
     return table(headers, rows)
+
+
+SEVERAL_TAGS_TITLE = "by tag (quality and $ per successful task of each model):"
+
+
+def _key(summary: ModelSummary) -> tuple[str, str, str | None]:
+    return (summary.model, summary.role, summary.versus)
+
+
+def _case_name(result: CaseResult, several: bool) -> str:
+    """`file::case` as the summary lists it; with several candidates, `file::case[candidate]`."""
+    name = f"{result.file}::{result.case_id}"
+    return f"{name}[{result.candidate.model}]" if several and result.candidate is not None else name
+
+
+def judge_line(results: Sequence[CaseResult]) -> str | None:
+    """The llm-rubric judge's calls and cost: billed, but no graded model's cost per success."""
+    judge = judge_summary(results)
+    if judge is None:
+        return None
+    return (
+        f"judge: {judge.calls} call{'s' * (judge.calls != 1)}, {_usd(judge.cost_usd)} "
+        "(llm-rubric grading; not in any model's $/success)"
+    )
 
 
 def _clip(line: str, width: int = WIDTH) -> str:
@@ -137,6 +176,21 @@ def _tokenizer_line(results: Sequence[CaseResult]) -> Iterator[str]:
 
 
 REPLAY_NOTES_SHOWN = 10
+
+
+def adapted_lines(results: Sequence[CaseResult]) -> Iterator[str]:
+    """Once per target and parameter: what a reasoning model was sent instead of the case's params
+    (a candidate called with other sampling parameters than the baseline is a fact to see)."""
+    notes = dict.fromkeys(
+        note.removeprefix(ADAPTED_NOTE)
+        for result in results
+        for note in result.notes
+        if note.startswith(ADAPTED_NOTE)
+    )
+    for note in notes:
+        yield _clip(f"params adapted: {note}")
+    if notes:
+        yield "params adapted: send them as written with --llm-param-policy=strict (see the README)"
 
 
 def _replay_lines(results: Sequence[CaseResult]) -> Iterator[str]:
@@ -170,19 +224,36 @@ def summary_lines(
     if not results:
         return
     summaries = model_summaries(results)
+    pairs = pairs_of(results)
+    several = len({cand for _, cand in pairs}) > 1
     yield from model_table(summaries).splitlines()
+    judged = judge_line(results)
+    if judged is not None:
+        yield judged
     if any(summary.samples > summary.cases for summary in summaries):
         yield "samples passed: " + ", ".join(
             f"{summary.model} {percent(summary.sample_pass_rate)} of {summary.samples}"
             for summary in summaries
         )
-    inflation = output_token_inflation(results)
-    if inflation is not None:
-        yield f"output-token inflation: {inflation:+.1%} (candidate vs baseline completion tokens)"
+    if len(pairs) == 1:
+        inflation = output_token_inflation(results)
+        if inflation is not None:
+            yield f"output-token inflation: {inflation:+.1%} (candidate vs baseline completion tokens)"
+    else:
+        for base, cand in pairs:
+            mine = [
+                result
+                for result in results
+                if result.baseline.model == base and result.candidate and result.candidate.model == cand
+            ]
+            inflation = output_token_inflation(mine)
+            if inflation is not None:
+                yield f"output-token inflation: {inflation:+.1%} ({cand} vs {base} completion tokens)"
     retries = [f"{summary.model} {summary.retries}" for summary in summaries if summary.retries]
     if retries:
         yield f"retries (extra requests, billed): {', '.join(retries)}"
     yield from _tokenizer_line(results)
+    yield from adapted_lines(results)
     yield from _replay_lines(results)
     for model in unpriced_models(results):
         yield _clip(
@@ -202,7 +273,7 @@ def summary_lines(
         table = tag_table(results)
         if table is not None:
             yield ""
-            yield "by tag:"
+            yield SEVERAL_TAGS_TITLE if len(summaries) > 2 else "by tag:"
             yield from (f"  {line}" for line in table.splitlines())
     by_outcome: dict[str, list[CaseResult]] = {}
     for result in results:
@@ -225,6 +296,6 @@ def summary_lines(
         yield f"{title} ({len(items)}):"
         for result in items:
             first, *rest = result.message.splitlines() or [""]
-            yield _clip(f"  {result.file}::{result.case_id}: {first}")
+            yield _clip(f"  {_case_name(result, several)}: {first}")
             for line in rest[:6]:
                 yield _clip(f"    {line.strip()}")
