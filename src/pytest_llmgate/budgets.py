@@ -15,6 +15,7 @@ class Budgets:
     prompt_tokens: float | None = None
     total_tokens: float | None = None
     cost_usd: float | None = None
+    ttft_ms: float | None = None  # time to first token of a streamed call
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -39,7 +40,7 @@ class BudgetBreach:
                 f"context window: prompt + max_tokens = {_number(self.measured)} tokens > window "
                 f"{_number(self.limit)} tokens; shorten the prompt or lower max_tokens"
             )
-        unit = " ms" if self.budget == "latency_ms" else " tokens"
+        unit = " ms" if self.budget in ("latency_ms", "ttft_ms") else " tokens"
         return f"{self.budget}: measured {_number(self.measured)}{unit} > limit {_number(self.limit)}{unit}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,7 +56,11 @@ def _number(value: float) -> str:
 
 
 def check_budgets(
-    budgets: Budgets, latency_ms: float, usage: Usage, cost_usd: float | None = None
+    budgets: Budgets,
+    latency_ms: float,
+    usage: Usage,
+    cost_usd: float | None = None,
+    ttft_ms: float | None = None,
 ) -> tuple[list[BudgetBreach], list[str]]:
     """Breaches of `budgets` by one sample, and notes on budgets that could not be checked.
 
@@ -68,6 +73,7 @@ def check_budgets(
         "prompt_tokens": usage.prompt_tokens,
         "total_tokens": usage.total_tokens,
         "cost_usd": cost_usd,
+        "ttft_ms": ttft_ms,
     }
     breaches: list[BudgetBreach] = []
     unchecked: list[str] = []
@@ -77,6 +83,11 @@ def check_budgets(
             unchecked.append(
                 "cost_usd: the cost is unknown (no price for the model, or no usage reported), "
                 "budget not checked; add the model under pricing: in llmgate.yaml"
+            )
+        elif value is None and name == "ttft_ms":
+            unchecked.append(
+                "ttft_ms: no time to first token (the call was not streamed, or its recording predates "
+                "it), budget not checked; set params: {stream: true} and record again"
             )
         elif value is None:
             unchecked.append(f"{name}: the API reported no count, budget not checked")

@@ -47,7 +47,7 @@ PROMPT_KEYS = ("id", "prompt", "messages")
 # (Python's own braces, `f"{{x}}"`, would be read as one), and `python`'s `file://` is its own.
 CODE_KINDS = ("python", "python-tests")
 OVERRIDE_KEYS = ("system", "params", "prompt", "messages", "tools")
-BUDGET_KEYS = ("latency_ms", "output_tokens", "prompt_tokens", "total_tokens", "cost_usd")
+BUDGET_KEYS = ("latency_ms", "output_tokens", "prompt_tokens", "total_tokens", "cost_usd", "ttft_ms")
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # whole id (fullmatch): no trailing newline
 MAX_CASE_ID = 255  # a cassette folder is named after the id; no file system takes a longer name

@@ -31,6 +31,7 @@ class GateSettings:
     max_cost_increase: float | None = 0.25  # cost per successful task, candidate / baseline - 1
     max_p95_latency_ms: float | None = None
     max_latency_increase: float | None = 0.5  # p95 candidate / baseline - 1
+    max_ttft_increase: float | None = 0.5  # p95 time to first token, when the suite streams
     max_output_token_inflation: float | None = 0.3
     max_prompt_token_drift: float = 0.05  # |prompt tokens candidate / baseline - 1|
     per_case: str = "fail"  # fail: a regressed case fails its item; report: gate[quality] decides
@@ -49,7 +50,13 @@ class GateSettings:
 
 
 GATE_KEYS = tuple(item.name for item in dataclasses.fields(GateSettings))
-_NULLABLE = {"max_cost_increase", "max_p95_latency_ms", "max_latency_increase", "max_output_token_inflation"}
+_NULLABLE = {
+    "max_cost_increase",
+    "max_p95_latency_ms",
+    "max_latency_increase",
+    "max_ttft_increase",
+    "max_output_token_inflation",
+}
 
 
 class GateSettingError(ValueError):

@@ -244,6 +244,26 @@ def _latency(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
         head += f" ({_pct(increase)})"
         if settings.max_latency_increase is not None and increase > settings.max_latency_increase:
             problems.append(f"the increase exceeds max_latency_increase {settings.max_latency_increase:+.0%}")
+    if baseline.ttft.p95 and candidate.ttft.p95 is not None:
+        # The suite streams: the time to the first token is what a user waits for.
+        ttft_increase = candidate.ttft.p95 / baseline.ttft.p95 - 1
+        metrics.update(
+            baseline_ttft_p95_ms=baseline.ttft.p95,
+            candidate_ttft_p95_ms=candidate.ttft.p95,
+            ttft_increase=ttft_increase,
+            max_ttft_increase=settings.max_ttft_increase,
+        )
+        head += f"; time to first token p95 {_ms(baseline.ttft.p95)} -> {_ms(candidate.ttft.p95)}"
+        head += f" ({_pct(ttft_increase)})"
+        details += tuple(
+            f"{summary.model}: time to first token p50 {_ms(summary.ttft.p50)}, p95 {_ms(summary.ttft.p95)} "
+            f"over {plural(summary.ttft.calls, 'streamed call')}"
+            for summary in (baseline, candidate)
+        )
+        if settings.max_ttft_increase is not None and ttft_increase > settings.max_ttft_increase:
+            problems.append(
+                f"time to first token exceeds max_ttft_increase {settings.max_ttft_increase:+.0%}"
+            )
     if problems:
         return GateCheck("latency", FAILED, f"{head}: {'; '.join(problems)}", details, metrics)
     return GateCheck("latency", PASSED, f"{head}: within limits", details, metrics)

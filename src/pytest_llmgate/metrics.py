@@ -85,6 +85,7 @@ class ModelSummary:
     input_cost_usd: float | None = None
     output_cost_usd: float | None = None
     versus: str | None = None  # a candidate's baseline, set when the results have several
+    ttft: Latency = Latency(0, None, None, None, None, None)  # time to first token, streamed calls
 
     @property
     def label(self) -> str:
@@ -175,6 +176,7 @@ def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:
         cost_usd=_sum_or_none([sample.cost_usd for sample in answered]),
         input_cost_usd=_sum_or_none([sample.input_cost_usd for sample in answered]),
         output_cost_usd=_sum_or_none([sample.output_cost_usd for sample in answered]),
+        ttft=Latency.of([sample.ttft_ms for sample in answered if sample.ttft_ms is not None]),
     )
 
 

@@ -49,6 +49,9 @@ class Sample:
     # Billed like any call, but not the graded model's cost (see metrics.judge_summary).
     judge_calls: int = 0
     judge_cost_usd: float | None = None
+    # What the API said the call cost (OpenRouter, Perplexity, xAI): the cost when no price is known.
+    reported_cost_usd: float | None = None
+    ttft_ms: float | None = None  # streamed calls: time to the first content, as recorded
 
     @property
     def passed(self) -> bool:
@@ -56,8 +59,9 @@ class Sample:
 
     @property
     def cost_usd(self) -> float | None:
+        """From the price when there is one, else what the API reported; None: unknown, never 0."""
         if self.input_cost_usd is None or self.output_cost_usd is None:
-            return None
+            return self.reported_cost_usd
         return self.input_cost_usd + self.output_cost_usd
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +82,8 @@ class Sample:
             "cost_usd": self.cost_usd,
             "judge_calls": self.judge_calls,
             "judge_cost_usd": self.judge_cost_usd,
+            "reported_cost_usd": self.reported_cost_usd,
+            "ttft_ms": self.ttft_ms,
         }
 
     @classmethod
@@ -97,6 +103,8 @@ class Sample:
             output_cost_usd=_optional_float(data.get("output_cost_usd")),
             judge_calls=int(data.get("judge_calls", 0)),
             judge_cost_usd=_optional_float(data.get("judge_cost_usd")),
+            reported_cost_usd=_optional_float(data.get("reported_cost_usd")),
+            ttft_ms=_optional_float(data.get("ttft_ms")),
         )
 
 

@@ -102,6 +102,7 @@ class _Call:
     error: str | None = None
     error_kind: str | None = None
     attempts: int = 1
+    ttft_ms: float | None = None
 
 
 def call_model(case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes) -> list[_Call]:
@@ -140,7 +141,8 @@ def _call_model(
                     attempts = max(1, len(exchanges))
                     mismatch = model_mismatch(target, reply, path, replayed)
                     if mismatch is None:
-                        calls.append(_Call(reply, latency, replayed, attempts=attempts))
+                        ttft = exchanges[-1].ttft_ms if exchanges else None
+                        calls.append(_Call(reply, latency, replayed, attempts=attempts, ttft_ms=ttft))
                         continue
                     # The recording is kept: it is what the endpoint said, and replays fail the same.
                     calls.append(_Call(None, latency, replayed, mismatch, "model-mismatch", attempts))
@@ -269,11 +271,17 @@ def judge_reply(
     results = tuple(evaluate(spec, call.reply, context) for spec in case.assertions)
     price = judging.prices.lookup(model, call.reply.model) if judging.prices is not None else None
     parts = call_cost_parts(call.reply.usage, price) if price is not None else None
+    # No price: what the API reported it billed, if it did (unknown, never 0, otherwise).
+    reported = call.reply.usage.reported_cost_usd if parts is None else None
     breaches: list[BudgetBreach] = []
     unchecked: list[str] = []
     if with_budgets:
         breaches, unchecked = check_budgets(
-            case.budgets, call.latency_ms, call.reply.usage, None if parts is None else sum(parts)
+            case.budgets,
+            call.latency_ms,
+            call.reply.usage,
+            reported if parts is None else sum(parts),
+            call.ttft_ms,
         )
         breach = _context_window_breach(request, call.reply.usage.prompt_tokens, judging)
         if breach is not None:
@@ -289,6 +297,8 @@ def judge_reply(
         breaches=tuple(breaches),
         notes=tuple(unchecked),
         attempts=call.attempts,
+        reported_cost_usd=reported,
+        ttft_ms=call.ttft_ms,
     )
 
 

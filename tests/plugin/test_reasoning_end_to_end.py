@@ -154,3 +154,57 @@ def test_adapt_on_chat_gives_the_tools_refusal_its_fix(
     result.stdout.fnmatch_lines(
         ["*gpt-5.5: the API refuses function tools on /v1/chat/completions*api: responses*"]
     )
+
+
+STREAMED = """\
+baseline: gpt-4o
+models:
+  gpt-5.5: {api: responses}
+defaults:
+  params: {stream: true}
+  budgets: {ttft_ms: 150}
+cases:
+  - id: slow-start
+    prompt: "Ticket from ACME: where is my parcel"
+    assert: [{type: contains, value: ACME}]
+"""
+
+
+def test_a_ttft_budget_fails_on_replay_exactly_as_it_did_live(
+    pytester: pytest.Pytester, reasoning_server: OpenAISimulator
+) -> None:
+    reasoning_server.latency_ms = {"gpt-4o": 20.0, "gpt-5.5": 400.0}
+    pytester.makefile(".yaml", llm_stream=STREAMED)
+    common = ("--llm-candidate=gpt-5.5", "-p", "no:cacheprovider", "--llm-report=report.json")
+    live = pytester.runpytest(
+        *common, "--llm-record-mode=once", f"--llm-base-url={reasoning_server.base_url}"
+    )
+    # The case and gate[latency] fail (the other gates pass or skip, e.g. with no local tokenizer).
+    assert live.parseoutcomes()["failed"] == 2
+    live.stdout.fnmatch_lines(
+        [
+            "*gpt-5.5 broke a budget: ttft_ms: measured * ms > limit 150 ms*",
+            "*gate?latency? failed: *; time to first token p95 * ms -> * ms",
+            "*max_ttft_increase +50%*",
+        ]
+    )
+    recorded = [
+        sample
+        for case in json.loads((pytester.path / "report.json").read_text())["cases"]
+        for sample in case["candidate"]["samples"]
+    ]
+    assert recorded[0]["ttft_ms"] is not None
+    assert 150 < recorded[0]["ttft_ms"] <= recorded[0]["latency_ms"]
+    cassette = (pytester.path / "cassettes" / "llm_stream" / "slow-start" / "gpt-5.5.yaml").read_text()
+    assert "x-llmgate-ttft-ms" in cassette
+    assert "response.output_text.delta" in cassette  # a Responses stream was recorded
+
+    reasoning_server.stop()
+    replayed = pytester.runpytest(*common, f"--llm-base-url={DEAD}")
+    assert replayed.parseoutcomes()["failed"] == 2
+    replayed.stdout.fnmatch_lines(["*gpt-5.5 broke a budget: ttft_ms: measured * ms > limit 150 ms*"])
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["cases"][0]["candidate"]["samples"][0]["ttft_ms"] == recorded[0]["ttft_ms"]
+    replayed.stdout.fnmatch_lines(
+        ["*time to first token (streamed calls): gpt-4o p50 * ms*gpt-5.5 p50 * ms*"]
+    )

@@ -6,9 +6,10 @@ import dataclasses
 
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import evaluate_gate
-from pytest_llmgate.report.terminal import WIDTH, summary_lines
+from pytest_llmgate.model.params import ADAPTED_NOTE
+from pytest_llmgate.report.terminal import WIDTH, adapted_lines, summary_lines
 
-from .results_factory import case, sample, two_candidate_suite
+from .results_factory import case, sample, two_candidate_suite, upgrade_suite
 
 RESULTS = [
     case("a", sample(True, latency=100), sample(True, latency=300), tags=("extraction",)),
@@ -198,3 +199,27 @@ def test_judge_calls_get_a_line_of_their_own() -> None:
         summary_lines([unpriced])
     )
     assert not any(line.startswith("judge:") for line in summary_lines(RESULTS))
+
+
+def test_adapted_params_are_listed_once_per_target_and_parameter() -> None:
+    notes = [
+        ("gpt-5.5: max_tokens=300 sent as max_completion_tokens (reasoning models take it)",),
+        ("gpt-5.5: max_tokens=600 sent as max_completion_tokens (reasoning models take it)",),
+        (
+            "gpt-5.5: temperature=0 not sent (reasoning models accept only 1)",
+            "gpt-5.5: max_tokens=300 sent as max_completion_tokens (reasoning models take it)",
+        ),
+        ("gpt-5.5: temperature=0 not sent (reasoning models refuse it)", 'o4-mini: stop="x" not sent (r)'),
+    ]
+    results = [
+        dataclasses.replace(result, notes=tuple(ADAPTED_NOTE + note for note in extra))
+        for result, extra in zip(upgrade_suite(), notes, strict=False)
+    ]
+    assert list(adapted_lines(results)) == [
+        "params adapted: gpt-5.5: max_tokens=300 (and 1 other value) sent as max_completion_tokens "
+        "(reason...",
+        "params adapted: gpt-5.5: temperature=0 not sent (reasoning models accept only 1)",
+        'params adapted: o4-mini: stop="x" not sent (r)',
+        "params adapted: send them as written with --llm-param-policy=strict (see the README)",
+    ]
+    assert list(adapted_lines(upgrade_suite())) == []

@@ -24,6 +24,7 @@ from pytest_llmgate.report.model import (
     number,
     percent,
     summary_key,
+    ttft_line,
 )
 from pytest_llmgate.report.routing import Routing, routing_yaml
 from pytest_llmgate.report.svg import cost_quality_chart, latency_chart, score_delta_chart
@@ -191,6 +192,9 @@ def _models_section(report: RunReport) -> Iterator[str]:
     ]
     inflations = [report.inflation_of(summary) for summary in report.summaries]
     yield _table(headers, _model_rows(report.summaries, inflations), numeric=range(2, 14))
+    ttft = ttft_line(report.summaries)
+    if ttft is not None:
+        yield f"<p>{esc(ttft[0].upper() + ttft[1:])}.</p>"
     if report.judge is not None:
         yield (
             f"<p>Judge (llm-rubric grading): {report.judge.calls} calls, "

@@ -23,6 +23,7 @@ from pytest_llmgate.report.model import (
     percent,
     reply_excerpt,
     summary_key,
+    ttft_line,
 )
 from pytest_llmgate.report.routing import Routing, routing_yaml
 
@@ -85,6 +86,10 @@ def markdown_lines(report: RunReport) -> Iterator[str]:
     yield model_table(
         report.summaries, report.inflation, [report.inflation_of(summary) for summary in report.summaries]
     )
+    ttft = ttft_line(report.summaries)
+    if ttft is not None:
+        yield ""
+        yield ttft[0].upper() + ttft[1:] + "."
     if report.judge is not None:
         yield ""
         yield (

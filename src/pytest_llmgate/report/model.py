@@ -516,3 +516,15 @@ def reply_excerpt(run: ModelRun, limit: int = 160) -> str:
     text = reply.text or reply.refusal or calls
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ttft_line(summaries: Sequence[ModelSummary]) -> str | None:
+    """Time to first token per model, when any call streamed: the wait a user sees first."""
+    streamed = [summary for summary in summaries if summary.ttft.calls]
+    if not streamed:
+        return None
+    parts = [
+        f"{summary.model} p50 {number(summary.ttft.p50, '.0f')} ms, p95 {number(summary.ttft.p95, '.0f')} ms"
+        for summary in streamed
+    ]
+    return "time to first token (streamed calls): " + "; ".join(parts)

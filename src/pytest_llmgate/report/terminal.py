@@ -22,7 +22,7 @@ from pytest_llmgate.metrics import (
     unpriced_models,
 )
 from pytest_llmgate.model.params import ADAPTED_NOTE
-from pytest_llmgate.report.model import interruption_text, not_run_line, number, percent
+from pytest_llmgate.report.model import interruption_text, not_run_line, number, percent, ttft_line
 from pytest_llmgate.results import CaseResult, Outcome
 
 WIDTH = 100
@@ -181,15 +181,23 @@ REPLAY_NOTES_SHOWN = 10
 def adapted_lines(results: Sequence[CaseResult]) -> Iterator[str]:
     """Once per target and parameter: what a reasoning model was sent instead of the case's params
     (a candidate called with other sampling parameters than the baseline is a fact to see)."""
-    notes = dict.fromkeys(
-        note.removeprefix(ADAPTED_NOTE)
-        for result in results
-        for note in result.notes
-        if note.startswith(ADAPTED_NOTE)
-    )
-    for note in notes:
-        yield _clip(f"params adapted: {note}")
-    if notes:
+    first: dict[str, str] = {}  # "target: param" -> the first note about it
+    values: dict[str, set[str]] = {}  # the values of it that were adapted
+    for result in results:
+        for note in result.notes:
+            if not note.startswith(ADAPTED_NOTE):
+                continue
+            text = note.removeprefix(ADAPTED_NOTE)
+            key, _, rest = text.partition("=")
+            first.setdefault(key, text)
+            values.setdefault(key, set()).add(rest.split(" ", 1)[0])
+    for key, text in first.items():
+        others = len(values[key]) - 1
+        if others:  # said after the value, where clipping the line cannot cut it
+            value, _, change = text.removeprefix(f"{key}=").partition(" ")
+            text = f"{key}={value} (and {others} other value{'s' * (others > 1)}) {change}"
+        yield _clip(f"params adapted: {text}")
+    if first:
         yield "params adapted: send them as written with --llm-param-policy=strict (see the README)"
 
 
@@ -249,6 +257,9 @@ def summary_lines(
             inflation = output_token_inflation(mine)
             if inflation is not None:
                 yield f"output-token inflation: {inflation:+.1%} ({cand} vs {base} completion tokens)"
+    ttft = ttft_line(summaries)
+    if ttft is not None:
+        yield _clip(ttft)
     retries = [f"{summary.model} {summary.retries}" for summary in summaries if summary.retries]
     if retries:
         yield f"retries (extra requests, billed): {', '.join(retries)}"
