@@ -33,6 +33,7 @@ from pytest_llmgate.items import (
     resolve_gate,
     with_candidate,
 )
+from pytest_llmgate.model.params import ADAPTED_NOTE
 from pytest_llmgate.options import Settings, add_options
 from pytest_llmgate.results import CaseResult
 from pytest_llmgate.secrets import ScrubbingLogFilter
@@ -146,6 +147,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if result is not None:
             setattr(report, REPORT_ATTRIBUTE, result.to_dict())
     return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """`PASSED (params adapted)` in -v: the model was sent other parameters than the case wrote
+    (a reasoning model under `param_policy: adapt`), a fact to see on the case itself."""
+    data = getattr(report, REPORT_ATTRIBUTE, None)
+    if report.when != "call" or not isinstance(data, dict) or hasattr(report, "wasxfail"):
+        return None
+    if not any(str(note).startswith(ADAPTED_NOTE) for note in data.get("notes", ())):
+        return None
+    if report.passed:
+        return "passed", ".", ("PASSED (params adapted)", {"green": True})
+    if report.failed:
+        return "failed", "F", ("FAILED (params adapted)", {"red": True})
+    return None
 
 
 class ResultCollector:

@@ -102,6 +102,7 @@ def test_chat_baseline_and_responses_candidate_record_then_replay_with_the_adapt
     ]
     recorded.stdout.fnmatch_lines(lines, consecutive=False)
     assert recorded.stdout.str().count("temperature=0 not sent") == 1  # once per target and param
+    recorded.stdout.fnmatch_lines(["*llm_tickets.yaml::refund PASSED (params adapted)*"])
 
     reasoning_server.stop()
     replayed = pytester.runpytest(*common, f"--llm-base-url={DEAD}", "--llm-report=report.json")
