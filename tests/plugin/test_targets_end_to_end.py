@@ -223,3 +223,33 @@ def test_cassettes_recorded_at_another_host_and_base_path_still_replay(
     again = pytester.runpytest(*common, "--llm-record-mode=once", f"--llm-base-url={openai_server.base_url}")
     again.assert_outcomes(passed=3)
     assert len(openai_server.requests) == calls  # all six answers came from the cassettes
+
+
+@pytest.mark.usefixtures("fake_credentials")
+def test_a_targets_concurrency_holds_that_target_back(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    openai_server.latency_ms = 100
+    six = CASES.replace(
+        "cases:\n",
+        "cases:\n"
+        + "".join(
+            f'  - id: extra{index}\n    prompt: "Invoice from ACME number {index}"\n'
+            f"    assert: [{{type: contains, value: ACME}}]\n"
+            for index in range(3)
+        ),
+    )
+    pytester.makefile(".yaml", llm_invoices="models:\n  gpt-5.5: {concurrency: 1}\n" + six)
+    result = pytester.runpytest(
+        "--llm-candidate=gpt-5.5",
+        "--llm-record-mode=once",
+        f"--llm-base-url={openai_server.base_url}",
+        "--llm-concurrency=6",
+        "-m",
+        "not llm_gate",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=6)
+    assert openai_server.max_in_flight_by_model["gpt-5.5"] == 1
+    assert openai_server.max_in_flight_by_model["gpt-4o"] > 1
