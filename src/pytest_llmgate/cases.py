@@ -39,6 +39,8 @@ DEFAULTABLE_KEYS = (
     "repeat",
     "pass_rate",
     "critical",
+    "threshold",
+    "weight",
 )
 DEFAULTS_KEYS = (*DEFAULTABLE_KEYS, "gate")
 CASE_KEYS = ("id", "description", *DEFAULTABLE_KEYS)
@@ -61,9 +63,33 @@ VAR_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class LineDict(dict[str, Any]):
-    """A YAML mapping that remembers the line it starts on (1-based)."""
+    """A YAML mapping that remembers the line it starts on and each own key's line (1-based), so
+    an error points at the offending key, not at the case's `- id:` line."""
 
     line: int = 0
+    key_lines: dict[Any, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_lines = {}
+
+
+def key_line(mapping: Any, field: str | None) -> int | None:
+    """The line of `field` ("params", "params.temprature", "overrides.gpt-4o.params") in `mapping`,
+    as deep as the path is found; None when the mapping has no line for its first key."""
+    found: int | None = None
+    node = mapping
+    parts = [part.rstrip("]") for part in re.split(r"[.\[]", field or "")]
+    while parts and isinstance(node, LineDict):
+        # Keys may hold dots (`gpt-5.5`): the longest run of parts that is a key wins.
+        for end in range(len(parts), 0, -1):
+            key = ".".join(parts[:end])
+            if key in node.key_lines:
+                found, node, parts = node.key_lines[key], node[key], parts[end:]
+                break
+        else:
+            break
+    return found
 
 
 class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -164,6 +190,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
                 problem_mark=key_node.start_mark,
             )
         own_keys.add(key)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
 
@@ -194,6 +221,8 @@ class Case:
     repeat: int | None = None  # samples per model; None: the run's --llm-repeat (default 1)
     pass_rate: float = 1.0  # share of samples that must pass for the model to pass the case
     critical: bool = False  # a regression always fails the item, whatever gate.per_case says
+    threshold: float | None = None  # the weighted score that passes a reply (promptfoo's threshold)
+    weight: float = 1.0  # the case's weight in the suite's quality score and gate[quality]
 
     def request_for(self, model: str) -> dict[str, Any]:
         """The keyword arguments of `chat.completions.create` for `model`, overrides applied."""
@@ -483,7 +512,7 @@ def _reject_unknown(
             raise CaseFileError(
                 path,
                 f"unknown {what} {key!r}{suggestion}; allowed: {', '.join(allowed)}",
-                line=line,
+                line=key_line(mapping, key) or line,
                 case_id=case_id,
                 field=str(key),
             )
@@ -515,7 +544,7 @@ def _parse_case(
             case_id=case_id[:40] + "...",
             field="id",
         )
-    err = _ErrorFactory(row.path, line, case_id, prefix)
+    err = _ErrorFactory(row.path, line, case_id, prefix, raw)
     _reject_unknown(row.path, raw, CASE_KEYS, line=line, case_id=case_id, what=f"{prefix}key".strip())
 
     merged: dict[str, Any] = {}
@@ -555,6 +584,7 @@ def _parse_case(
             raise err(
                 f"params may not set {reserved!r}; it comes from the case and the run options", "params"
             )
+    _check_param_names(err, params, "params")
     tools = _tools(err, _data_field(files, err, merged.get("tools"), variables, "tools"))
     tags = _tags(err, merged.get("tags"))
     budgets = _budgets(err, merged.get("budgets"))
@@ -571,6 +601,19 @@ def _parse_case(
     critical = merged.get("critical", False)
     if not isinstance(critical, bool):
         raise err(f"critical must be true or false, got {critical!r}", "critical")
+    threshold = merged.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1
+    ):
+        raise err(
+            f"threshold must be a score in [0, 1] that the weighted assertions must reach, got {threshold!r}",
+            "threshold",
+        )
+    weight = merged.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < float("inf"):
+        raise err(
+            f"weight must be a number > 0 (how many cases this one counts as), got {weight!r}", "weight"
+        )
 
     cases: list[Case] = []
     for variant in variants:
@@ -581,7 +624,7 @@ def _parse_case(
                 "(it names the cassette folder): shorten the case or prompt id",
                 "id",
             )
-        variant_err = _ErrorFactory(row.path, line, full_id, prefix)
+        variant_err = _ErrorFactory(row.path, line, full_id, prefix, raw)
         builder = _MessageBuilder(files, variant_err, variables)
         messages = builder.build(system, variant.prompt, variant.messages, variant.field)
 
@@ -615,19 +658,54 @@ def _parse_case(
                 repeat=repeat,
                 pass_rate=float(pass_rate),
                 critical=critical,
+                threshold=None if threshold is None else float(threshold),
+                weight=float(weight),
             )
         )
     return cases
 
 
+CHAT_PARAMS = (
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls",
+    "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+    "temperature", "tool_choice", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+)  # fmt: skip
+"""`chat.completions.create` body parameters (openai SDK 3.x), besides model, messages and tools."""
+RESPONSES_PARAMS = (
+    "background", "conversation", "include", "instructions", "max_output_tokens", "max_tool_calls",
+    "metadata", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
+    "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
+    "temperature", "text", "tool_choice", "top_logprobs", "top_p", "truncation", "user",
+)  # fmt: skip
+"""`responses.create` body parameters: a case may target either wire format (`api:` per target)."""
+PASS_THROUGH_PARAMS = ("extra_body", "extra_query", "extra_headers")
+"""The SDK's escape hatches: vendor fields (`top_k`, `repetition_penalty`, ...) go in extra_body."""
+KNOWN_PARAMS = tuple(sorted({*CHAT_PARAMS, *RESPONSES_PARAMS, *PASS_THROUGH_PARAMS}))
+
+
+def _check_param_names(err: _ErrorFactory, params: Mapping[str, Any], where: str) -> None:
+    """A misspelt parameter (`temprature`) is caught here, at collection, not by a live call."""
+    for name in params:
+        if name not in KNOWN_PARAMS:
+            hint = did_you_mean(str(name), KNOWN_PARAMS)
+            raise err(
+                f"{where} has an unknown parameter {name!r}{hint}; the chat and responses APIs know "
+                f"{', '.join(KNOWN_PARAMS)}. A vendor's own field goes under extra_body, e.g. "
+                f"params: {{extra_body: {{{name}: ...}}}}",
+                f"{where}.{name}",
+            )
+
+
 class _ErrorFactory:
-    def __init__(self, path: Path, line: int | None, case_id: str, prefix: str = "") -> None:
+    def __init__(self, path: Path, line: int | None, case_id: str, prefix: str = "", raw: Any = None) -> None:
         self.path, self.line, self.case_id, self.prefix = path, line, case_id, prefix
+        self.raw = raw  # the case's own mapping: an error in one of its fields points at that key
 
     def __call__(self, message: str, field: str | None = None, line: int | None = None) -> CaseFileError:
-        return CaseFileError(
-            self.path, self.prefix + message, line=line or self.line, case_id=self.case_id, field=field
-        )
+        line = line or key_line(self.raw, field) or self.line
+        return CaseFileError(self.path, self.prefix + message, line=line, case_id=self.case_id, field=field)
 
 
 def _merge(key: str, default: Any, value: Any) -> Any:
@@ -842,6 +920,7 @@ def _overrides(
         if "params" in override:
             if not isinstance(override["params"], Mapping):
                 raise err(f"overrides[{model!r}].params must be a mapping", f"overrides.{model}.params")
+            _check_param_names(err, override["params"], f"overrides.{model}.params")
             resolved["params"] = dict(override["params"])
         if "tools" in override:
             resolved["tools"] = _tools(

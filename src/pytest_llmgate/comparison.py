@@ -9,16 +9,27 @@ Two views of one question, both reported:
 
 The gate decides on the scores, because the quality score it thresholds is their mean; McNemar is
 shown beside it because "3 cases broke, 1 got fixed" is what a reviewer reads first.
+
+A case's `weight` scales its part in the quality scores, their difference and its interval (a
+production prompt seen 40 times matters 40 times as much), but not in the Wilcoxon and McNemar
+tests: a case counted N times is still one piece of evidence, not N.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_llmgate.metrics import plural
 from pytest_llmgate.results import CaseResult
-from pytest_llmgate.stats import bootstrap_mean_ci, mcnemar_exact, mean, wilcoxon_signed_rank
+from pytest_llmgate.stats import (
+    bootstrap_mean_ci,
+    mcnemar_exact,
+    paired_sample_size,
+    weighted_mean,
+    wilcoxon_signed_rank,
+)
 
 CONFIDENCE = 0.95
 
@@ -36,6 +47,7 @@ class QualityComparison:
     wilcoxon_p: float
     ci_low: float  # 95% bootstrap interval of the mean score difference, in points
     ci_high: float
+    difference_sd: float = 0.0  # sample standard deviation of the per-case score differences
 
     @property
     def difference(self) -> float:
@@ -64,6 +76,22 @@ class QualityComparison:
     def significant(self, alpha: float) -> bool:
         return self.wilcoxon_p < alpha
 
+    def cases_needed(self, drop: float, alpha: float) -> int | None:
+        """About how many cases would detect a `drop`-point fall at `alpha` (80% power), judged
+        from the spread of this run's case differences; None when there is no spread to go by."""
+        return paired_sample_size(self.difference_sd, drop, alpha)
+
+    def power_note(self, drop: float, alpha: float) -> str | None:
+        """E.g. "17 cases cannot detect a 2-point drop at alpha 0.05; about 60 are needed", when
+        the run has fewer cases than that: its "no significant difference" then means little."""
+        needed = self.cases_needed(drop, alpha)
+        if needed is None or needed <= self.cases:
+            return None
+        return (
+            f"{plural(self.cases, 'case')} cannot detect a {drop:g}-point drop at alpha {alpha:g}; "
+            f"about {needed} are needed"
+        )
+
     def describe(self, alpha: float) -> str:
         """E.g. "quality 91.0 -> 85.0 (-6.0 points, 95% CI -11.0..-1.0) over 20 cases; Wilcoxon ..."."""
         verdict = "significant" if self.significant(alpha) else "not significant"
@@ -91,15 +119,17 @@ def compare_quality(results: Sequence[CaseResult]) -> QualityComparison | None:
     differences = [c - b for b, c in zip(baseline_scores, candidate_scores, strict=True)]
     only_baseline = sum(baseline.passed and not candidate.passed for baseline, candidate in pairs)
     only_candidate = sum(candidate.passed and not baseline.passed for baseline, candidate in pairs)
-    low, high = bootstrap_mean_ci(differences, confidence=CONFIDENCE)
+    weights = [baseline.weight for baseline, _ in pairs]
+    low, high = bootstrap_mean_ci(differences, confidence=CONFIDENCE, weights=weights)
     return QualityComparison(
         cases=len(pairs),
-        baseline_quality=mean(baseline_scores) or 0.0,
-        candidate_quality=mean(candidate_scores) or 0.0,
+        baseline_quality=weighted_mean(baseline_scores, weights) or 0.0,
+        candidate_quality=weighted_mean(candidate_scores, weights) or 0.0,
         only_baseline_passed=only_baseline,
         only_candidate_passed=only_candidate,
         mcnemar_p=mcnemar_exact(only_baseline, only_candidate),
         wilcoxon_p=wilcoxon_signed_rank(differences),
         ci_low=low,
         ci_high=high,
+        difference_sd=statistics.stdev(differences) if len(differences) > 1 else 0.0,
     )

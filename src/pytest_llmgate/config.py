@@ -18,7 +18,8 @@ from pytest_llmgate.errors import CaseFileError, did_you_mean
 from pytest_llmgate.model.targets import Targets, parse_targets
 
 PROJECT_FILE = "llmgate.yaml"
-PROJECT_KEYS = ("models", "pricing", "gate", "encodings", "context_windows")
+PROJECT_KEYS = ("models", "pricing", "gate", "gate_scope", "encodings", "context_windows", "production")
+GATE_SCOPES = ("session", "file")
 PER_CASE_MODES = ("fail", "report")
 
 
@@ -116,6 +117,8 @@ class ProjectConfig:
     encodings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     context_windows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     targets: Targets = field(default_factory=Targets)
+    production_timeout_s: float | None = None  # `production: {timeout_s}`: the checklist's timeout item
+    gate_scope: str | None = None  # `gate_scope: session | file`; --llm-gate-scope and the ini win
 
     @classmethod
     def load(cls, rootdir: Path) -> ProjectConfig:
@@ -166,7 +169,16 @@ class ProjectConfig:
                 "context_windows must map a model name to a positive number of tokens, e.g. {gpt-4o: 128000}",
                 field="context_windows",
             )
+        gate_scope = document.get("gate_scope")
+        if gate_scope is not None and gate_scope not in GATE_SCOPES:
+            raise CaseFileError(
+                path,
+                f"gate_scope must be one of {', '.join(GATE_SCOPES)}, got {gate_scope!r}",
+                field="gate_scope",
+            )
         return cls(
+            gate_scope=gate_scope,
+            production_timeout_s=_production_timeout(document.get("production"), path),
             path=path,
             pricing=MappingProxyType(dict(pricing)),
             gate=MappingProxyType(dict(gate)),
@@ -196,6 +208,28 @@ def validate_pricing(raw: Any, path: Path) -> Mapping[str, Mapping[str, Any]]:
     except ValueError as exc:
         raise CaseFileError(path, str(exc), line=line, field="pricing") from None
     return {str(key): value for key, value in raw.items()}
+
+
+def _production_timeout(raw: Any, path: Path) -> float | None:
+    """`production: {timeout_s: 30}`: the timeout the application calls the model with, which the
+    pre-upgrade checklist holds the candidate's p99 latency against."""
+    if raw is None:
+        return None
+    timeout = raw.get("timeout_s") if isinstance(raw, Mapping) else None
+    if (
+        not isinstance(raw, Mapping)
+        or set(raw) - {"timeout_s"}
+        or isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout > 0
+    ):
+        raise CaseFileError(
+            path,
+            f"production must be a mapping {{timeout_s: SECONDS}} with a number > 0, got {raw!r}; "
+            "e.g. production: {timeout_s: 30}",
+            field="production",
+        )
+    return float(timeout)
 
 
 def _string_map(raw: Any, path: Path, name: str, what: str) -> Mapping[str, str]:

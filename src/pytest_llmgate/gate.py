@@ -101,7 +101,7 @@ def _quality(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
     comparison = compare_quality(results)
     if comparison is None:
         return GateCheck("quality", SKIPPED, "not judged: no case was answered by both models without errors")
-    metrics = {
+    metrics: dict[str, Any] = {
         **comparison.numbers(),
         "max_quality_drop": settings.max_quality_drop,
         "alpha": settings.alpha,
@@ -127,13 +127,19 @@ def _quality(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck
             f"--llm-gate max_quality_drop=N"
         )
         return GateCheck("quality", FAILED, f"{head}: significant drop", tuple(details), metrics)
+    # Too few cases to see a drop of the size the gate is about: say so, a bare "no significant
+    # difference" would read as evidence of no difference.
+    underpowered = comparison.power_note(settings.max_quality_drop, settings.alpha)
+    metrics["cases_needed"] = comparison.cases_needed(settings.max_quality_drop, settings.alpha)
     if too_big:
         # The head already gives p; the verdict says what it means.
-        verdict = f"no significant difference at alpha {settings.alpha:g}"
+        verdict = underpowered or f"no significant difference at alpha {settings.alpha:g}"
     elif comparison.drop > 0:
         verdict = f"drop within max_quality_drop {settings.max_quality_drop:g}"
     else:
         verdict = "no drop"
+    if underpowered and not too_big:
+        details.append(underpowered)
     return GateCheck("quality", PASSED, f"{head}: {verdict}", tuple(details), metrics)
 
 
@@ -154,6 +160,17 @@ def _cost(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
             SKIPPED,
             f"not judged: cost unknown for {', '.join(unknown)} (no price, or calls without usage); "
             f"add it under pricing: in llmgate.yaml, e.g. {unknown[0]}: {PRICE_EXAMPLE}",
+            details,
+            metrics,
+        )
+    unanswered = _unanswered_models(results)
+    if unanswered:
+        # No call answered, so no cost measured: $0 would compare a model that was never run.
+        return GateCheck(
+            "cost",
+            SKIPPED,
+            f"not judged: cost unknown for {', '.join(unanswered)}, which answered no call (no "
+            f"recording, or every call failed); record it with --llm-record-mode=once",
             details,
             metrics,
         )
@@ -196,6 +213,16 @@ def _cost(results: Sequence[CaseResult], settings: GateSettings) -> GateCheck:
     return GateCheck(
         "cost", PASSED, f"{head} within max_cost_increase {settings.max_cost_increase:+.0%}", details, metrics
     )
+
+
+def _unanswered_models(results: Sequence[CaseResult]) -> list[str]:
+    """Models none of whose samples got a priced answer, in order of first appearance."""
+    answered: dict[str, bool] = {}
+    for result in results:
+        for run in result.runs:
+            priced = any(sample.reply is not None and sample.cost_usd is not None for sample in run.samples)
+            answered[run.model] = answered.get(run.model, False) or priced
+    return [model for model, yes in answered.items() if not yes]
 
 
 def _cost_line(summary: ModelSummary) -> str:

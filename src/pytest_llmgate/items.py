@@ -7,6 +7,7 @@ candidate items of a case share one baseline run (`SharedRuns`)."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import os
@@ -34,6 +35,8 @@ from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 from pytest_llmgate.session import Job, LlmSession
 
 GATE_MARKER = "llm_gate"  # `-m "not llm_gate"` runs the cases without the suite gates
+LLM_MARKER = "llm"  # every case and gate item: `-m llm` runs the LLM suite, `-m "not llm"` the rest
+SESSION_GATES = "llmgate"  # the node id prefix of the session's gates: `llmgate::gate[cost]`
 PER_CASE_XFAIL = "regressed; judged at suite level by gate[quality]"
 
 
@@ -120,7 +123,24 @@ class CaseFileCollector(pytest.File):
     targets: dict[str, Target]
     param_policy: str | None
 
+    _items: list[pytest.Item] | None = None
+
     def collect(self) -> Iterator[pytest.Item]:
+        """The file's items, made once: a gate selected without its cases (`--lf`, a node id)
+        asks the collector for the case items it must run (`case_items`)."""
+        if self._items is None:
+            self._items = list(self._collect())
+        return iter(self._items)
+
+    def case_items(self) -> list[CaseItem]:
+        """Every case item of the file, whatever was selected; none when the file is broken."""
+        try:
+            items = list(self.collect())
+        except self.CollectError:
+            return []
+        return [item for item in items if isinstance(item, CaseItem)]
+
+    def _collect(self) -> Iterator[pytest.Item]:
         state = self.config.stash[STATE_KEY]
         settings = state.settings
         try:
@@ -163,18 +183,20 @@ class CaseFileCollector(pytest.File):
                 )
                 for tag in case.tags:
                     item.add_marker(tag)
+                item.add_marker(LLM_MARKER)
                 yield item
+        if gate_scope(state) != "file":
+            return  # the session's gates judge this file with the others (`session_gate_items`)
         for candidate in settings.candidates:
             for name in GATE_NAMES:
-                gate = GateItem.from_parent(
+                yield GateItem.from_parent(
                     self,
                     name=with_candidate(f"gate[{name}]", candidate, several),
                     gate_name=name,
                     settings=self.gate,
                     candidate=candidate if several else None,
+                    scope="file",
                 )
-                gate.add_marker(GATE_MARKER)
-                yield gate
 
     def _warn_unpriced(self, state: LlmSession, baseline: str, candidates: tuple[str, ...]) -> None:
         for model in (baseline, *candidates):
@@ -250,6 +272,7 @@ class CaseItem(pytest.Item):
             param_policy=settings.param_policy,
             file_param_policy=collector.param_policy,
         )
+        self._plan = plan  # the pairwise grader, run after both models, uses it too
         case = self.case
         # Budgets bind the model under test: the candidate, or the baseline when it runs alone.
         roles = [(self.baseline, self.candidate is None)]
@@ -270,7 +293,7 @@ class CaseItem(pytest.Item):
 
     def _run(self, state: LlmSession) -> CaseResult:
         """The case's result from its model runs (prefetched on the pool in live runs)."""
-        from pytest_llmgate.runner import combine
+        from pytest_llmgate.runner import combine, run_pairwise
 
         def upcoming() -> Iterator[list[Job]]:
             for item in upcoming_items(self):
@@ -280,8 +303,10 @@ class CaseItem(pytest.Item):
         runs = state.model_runs(self.model_jobs(), upcoming)
         parent = self.parent
         assert parent is not None
+        candidate = runs[1] if len(runs) > 1 else None
+        pairwise = run_pairwise(self.case, self._plan, *state.client_and_recorder(), runs[0], candidate)
         result = dataclasses.replace(
-            combine(self.case, runs[0], runs[1] if len(runs) > 1 else None), file_nodeid=parent.nodeid
+            combine(self.case, runs[0], candidate, pairwise), file_nodeid=parent.nodeid
         )
         state.add(result)
         return result
@@ -344,9 +369,19 @@ class CaseItem(pytest.Item):
 
     def record_command(self, mode: str) -> str:
         settings = self.config.stash[STATE_KEY].settings
+        # Every flag that changes what is recorded: pasted as printed, the command must make
+        # the very requests this run looked for (same samples, endpoint, judge, parameters).
         parts = ["pytest", self.nodeid, f"--llm-baseline={self.baseline}"]
         if self.candidate:
             parts.append(f"--llm-candidate={self.candidate}")
+        if settings.judge:
+            parts.append(f"--llm-judge={settings.judge}")
+        if settings.repeat != 1:
+            parts.append(f"--llm-repeat={settings.repeat}")
+        if settings.base_url:
+            parts.append(f"--llm-base-url={settings.base_url}")
+        if settings.param_policy:
+            parts.append(f"--llm-param-policy={settings.param_policy}")
         if settings.cassette_dir is not None:
             parts.append(f"--llm-cassette-dir={settings.cassette_dir}")
         parts.append(f"--llm-record-mode={mode}")
@@ -384,21 +419,44 @@ def _recording_problem(kind: str, detail: str, settings: Settings) -> str:
 
 
 class GateItem(pytest.Item):
-    """One suite gate of a case file, run after every case item (see `plugin.py` for xdist)."""
+    """One suite gate, run after every case item (see `plugin.py` for xdist).
+
+    Scope `session`: a child of the session with the node id `llmgate::gate[cost]`, judging every
+    case of the run. Scope `file`: a child of its case file, judging that file's cases. Either
+    way a gate judges its whole scope: the cases that did not run as items (deselected by `--lf`,
+    `-k` or a node id) are run by the gate itself, so its verdict never depends on the selection.
+    """
 
     def __init__(
-        self, *, gate_name: str, settings: GateSettings, candidate: str | None = None, **kwargs: Any
+        self,
+        *,
+        gate_name: str,
+        settings: GateSettings,
+        candidate: str | None = None,
+        scope: str = "file",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.gate_name = gate_name
         self.settings = settings
         self.candidate = candidate  # set when several candidates run: the gate judges this one's
+        self.scope = scope
+        self.add_marker(GATE_MARKER)
+        self.add_marker(LLM_MARKER)
+
+    @property
+    def case_files(self) -> list[str]:
+        """Node ids of the case files this gate judges."""
+        if self.scope == "file":
+            assert self.parent is not None
+            return [self.parent.nodeid]
+        known: dict[str, Path] = self.config.stash.get(CASE_FILES_KEY, {})
+        return list(known)
 
     def runtest(self) -> None:
-        assert self.parent is not None
         state = self.config.stash[STATE_KEY]
-        check = evaluate_candidate_gate(
-            self.gate_name, state.file_results(self.parent.nodeid), self.settings, self.candidate
+        check = judge_gate(
+            self.session, self.gate_name, self.scope, self.case_files, self.settings, self.candidate
         )
         state.gate_checks[self.nodeid] = check
         self.user_properties.extend(state.scrubber.value(gate_properties(check)))
@@ -414,13 +472,131 @@ class GateItem(pytest.Item):
         return scrubbed_repr(self, super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"llm gate: {self.path.name}::{self.name}"
+        where = SESSION_GATES if self.scope == "session" else self.path.name
+        return self.path, 0, f"llm gate: {where}::{self.name}"
+
+
+CASE_FILES_KEY = pytest.StashKey[dict[str, Path]]()
+"""Every case file collected this session (node id -> path), even those `--lf` then skipped."""
+
+
+def gate_scope(state: LlmSession) -> str:
+    """--llm-gate-scope, else ini llm_gate_scope, else llmgate.yaml's gate_scope, else session."""
+    return state.settings.gate_scope or state.project.gate_scope or "session"
+
+
+def session_gate_items(session: pytest.Session) -> list[GateItem]:
+    """The session's gates (one per gate and candidate), children of the session itself.
+
+    Made before `-k`, `-m` and `--lf` select (they then apply as to any item); none when the
+    scope is `file`, no candidate runs, no case file was collected, or the command line names
+    node ids (`file.yaml::case`): selecting one case must not pull in the whole suite.
+    """
+    config = session.config
+    state = config.stash[STATE_KEY]
+    settings = state.settings
+    if (
+        gate_scope(state) != "session"
+        or not settings.candidates
+        or not config.stash.get(CASE_FILES_KEY, None)
+        or any("::" in str(arg) for arg in config.args)
+    ):
+        return []
+    gate_settings = resolve_gate(state)
+    several = settings.several_candidates
+    return [
+        GateItem.from_parent(
+            session,
+            name=(name := with_candidate(f"gate[{gate}]", candidate, several)),
+            nodeid=f"{SESSION_GATES}::{name}",
+            gate_name=gate,
+            settings=gate_settings,
+            candidate=candidate if several else None,
+            scope="session",
+        )
+        for candidate in settings.candidates
+        for gate in GATE_NAMES
+    ]
+
+
+def judge_gate(
+    session: pytest.Session,
+    name: str,
+    scope: str,
+    files: list[str],
+    settings: GateSettings,
+    candidate: str | None,
+) -> GateCheck:
+    """Run the cases of `files` that have no result yet, then judge the gate over all of them."""
+    state = session.config.stash[STATE_KEY]
+    run_missing_cases(session, files, candidate)
+    wanted = set(files)
+    results = [result for result in state.results if result.file_nodeid in wanted]
+    check = evaluate_candidate_gate(name, results, settings, candidate)
+    if scope == "session" and len({result.file_nodeid for result in results}) > 1:
+        check = dataclasses.replace(
+            check, details=(*check.details, *per_file_lines(name, results, settings, candidate))
+        )
+    return check
+
+
+def per_file_lines(
+    name: str, results: list[CaseResult], settings: GateSettings, candidate: str | None
+) -> list[str]:
+    """The session gate's breakdown: the same gate over each file's cases, one line per file."""
+    files = list(dict.fromkeys(result.file_nodeid for result in results))
+    lines = []
+    for file in files:
+        check = evaluate_candidate_gate(
+            name, [result for result in results if result.file_nodeid == file], settings, candidate
+        )
+        lines.append(f"{file}: {check.status}: {check.summary}")
+    return lines
+
+
+def run_missing_cases(session: pytest.Session, files: list[str], candidate: str | None) -> None:
+    """Run, outside any item, the cases of `files` (for `candidate`, or all) that have no result.
+
+    A gate re-run by `--lf` or selected by its node id needs the cases it judges; they are run
+    (replayed, or called in a live run) as their items would, and join the summary and reports.
+    On an xdist controller, which collects nothing, the case files are collected here.
+    """
+    state = session.config.stash[STATE_KEY]
+    known = session.config.stash.setdefault(CASE_FILES_KEY, {})
+    collectors = session.config.stash.setdefault(COLLECTORS_KEY, {})
+    done = {
+        (result.file_nodeid, result.case_id, result.candidate.model if result.candidate else None)
+        for result in state.results
+    }
+    for file in files:
+        collector = collectors.get(file)
+        if collector is None:
+            path = known.get(file, session.config.rootpath / file)
+            if not path.is_file():
+                continue
+            collector = collectors[file] = CaseFileCollector.from_parent(session, path=path, nodeid=file)
+        for item in collector.case_items():
+            if candidate is not None and item.candidate != candidate:
+                continue
+            if (file, item.case.id, item.candidate) in done:
+                continue
+            result = item._run(state)
+            bisect.insort(state.results, result, key=result_order)
+            done.add((file, item.case.id, item.candidate))
+
+
+COLLECTORS_KEY = pytest.StashKey[dict[str, CaseFileCollector]]()
+
+
+def result_order(result: CaseResult) -> tuple[str, str, str]:
+    """Results are kept in node order, not arrival order, so every number is the same run to run."""
+    return (result.file_nodeid, result.case_id, result.candidate.model if result.candidate else "")
 
 
 def evaluate_candidate_gate(
     name: str, results: list[CaseResult], settings: GateSettings, candidate: str | None
 ) -> GateCheck:
-    """The gate over one candidate's results of the file (`candidate` None: the only candidate)."""
+    """The gate over one candidate's results (`candidate` None: the only candidate)."""
     if candidate is None:
         return evaluate_gate(name, results, settings)
     mine = [

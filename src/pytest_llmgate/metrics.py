@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_llmgate.results import CaseResult, ModelRun
-from pytest_llmgate.stats import mean, percentile
+from pytest_llmgate.stats import mean, percentile, sign_test, weighted_mean
 
 
 def format_usd(value: float | None) -> str:
@@ -153,7 +153,9 @@ def _sum_or_none(values: Sequence[float | None]) -> float | None:
 def summarise(role: str, runs: Sequence[ModelRun]) -> ModelSummary:
     samples = [sample for run in runs for sample in run.samples]
     answered = [sample for sample in samples if sample.reply is not None]
-    quality = mean([run.score for run in runs if not run.errored])
+    judged = [run for run in runs if not run.errored]
+    # Weighted by each case's `weight` (1 unless set), as gate[quality] weighs it.
+    quality = weighted_mean([run.score for run in judged], [run.weight for run in judged])
 
     def total(field: str) -> int | None:
         counts = [getattr(sample.reply.usage, field) for sample in answered if sample.reply is not None]
@@ -239,11 +241,15 @@ def judge_summary(results: Sequence[CaseResult]) -> JudgeSummary | None:
     """The judge's calls and cost over every run (a shared baseline run once); None without any."""
     runs = baseline_runs(results) + [result.candidate for result in results if result.candidate]
     samples = [sample for run in runs for sample in run.samples if sample.judge_calls]
-    if not samples:
+    # The pairwise grader's calls are the judge's too (one grading per case and candidate).
+    pairwise = [result.pairwise for result in results if result.pairwise and result.pairwise.judge_calls]
+    if not samples and not pairwise:
         return None
     return JudgeSummary(
-        calls=sum(sample.judge_calls for sample in samples),
-        cost_usd=_sum_or_none([sample.judge_cost_usd for sample in samples]),
+        calls=sum(sample.judge_calls for sample in samples) + sum(p.judge_calls for p in pairwise),
+        cost_usd=_sum_or_none(
+            [sample.judge_cost_usd for sample in samples] + [p.judge_cost_usd for p in pairwise]
+        ),
     )
 
 
@@ -303,3 +309,139 @@ def results_with_tag(results: Sequence[CaseResult], tag: str) -> list[CaseResult
     if tag == UNTAGGED:
         return [result for result in results if not result.tags]
     return [result for result in results if tag in result.tags]
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One named metric (`metric:` on assertions) of one (baseline, candidate) pair.
+
+    Means are 0-100 like the quality score, over the cases that have the metric and no error,
+    each case weighted by its `weight`; `difference` is the paired mean of candidate minus
+    baseline over the cases both models have it.
+    """
+
+    name: str
+    baseline_model: str
+    candidate_model: str | None
+    baseline: float | None
+    candidate: float | None
+    cases: int  # cases with the metric (paired ones when there is a candidate)
+    difference: float | None
+
+
+def metric_value(run: ModelRun, name: str) -> float | None:
+    """The run's score on metric `name`, 0-1: the mean over its answered samples of the mean of
+    that metric's assertions; None when the run has none of them or erred."""
+    if run.errored:
+        return None
+    per_sample = []
+    for sample in run.samples:
+        scores = [result.score for result in sample.assertions if result.metric == name]
+        if scores:
+            per_sample.append(math.fsum(scores) / len(scores))
+    return mean(per_sample)
+
+
+def metric_names(results: Sequence[CaseResult]) -> list[str]:
+    """Every named metric of the results, in order of first appearance."""
+    names: dict[str, None] = {}
+    for result in results:
+        for run in result.runs:
+            for sample in run.samples:
+                for check in sample.assertions:
+                    if check.metric is not None:
+                        names.setdefault(check.metric)
+    return list(names)
+
+
+def metric_summaries(results: Sequence[CaseResult]) -> list[MetricSummary]:
+    """Each named metric per (baseline, candidate) pair of the results; [] when none is named."""
+    names = metric_names(results)
+    summaries: list[MetricSummary] = []
+    for base, cand in pairs_of(results) if names else []:
+        mine = [
+            result
+            for result in results
+            if result.baseline.model == base
+            and (result.candidate.model if result.candidate else None) == cand
+        ]
+        for name in names:
+            rows = [
+                (
+                    metric_value(result.baseline, name),
+                    metric_value(result.candidate, name) if result.candidate else None,
+                    result.weight,
+                )
+                for result in mine
+            ]
+            base_rows = [(value, weight) for value, _, weight in rows if value is not None]
+            cand_rows = [(value, weight) for _, value, weight in rows if value is not None]
+            paired = [(c - b, w) for b, c, w in rows if b is not None and c is not None]
+
+            def points(pairs: Sequence[tuple[float, float]]) -> float | None:
+                value = weighted_mean([v for v, _ in pairs], [w for _, w in pairs])
+                return None if value is None else 100.0 * value
+
+            summaries.append(
+                MetricSummary(
+                    name=name,
+                    baseline_model=base,
+                    candidate_model=cand,
+                    baseline=points(base_rows),
+                    candidate=points(cand_rows) if cand is not None else None,
+                    cases=len(paired) if cand is not None else len(base_rows),
+                    difference=points(paired) if cand is not None else None,
+                )
+            )
+    return summaries
+
+
+@dataclass(frozen=True)
+class PairwiseSummary:
+    """The `pairwise` grader's wins, ties and losses of a candidate against its baseline, over
+    the cases of one tag (or all of them), with the sign test's p-value (ties left out)."""
+
+    tag: str  # a tag, or ALL_CASES
+    baseline_model: str
+    candidate_model: str
+    wins: int
+    ties: int
+    losses: int
+    unjudged: int  # cases with a pairwise entry the judge could not grade
+
+    @property
+    def p_value(self) -> float:
+        return sign_test(self.wins, self.losses)
+
+
+ALL_CASES = "(all cases)"
+
+
+def pairwise_summaries(results: Sequence[CaseResult]) -> list[PairwiseSummary]:
+    """Per (baseline, candidate) pair: all cases, then each tag; [] when no case has pairwise."""
+    graded = [result for result in results if result.pairwise is not None and result.candidate is not None]
+    summaries: list[PairwiseSummary] = []
+    for base, cand in pairs_of(graded):
+        assert cand is not None
+        mine = [
+            result
+            for result in graded
+            if result.baseline.model == base
+            and result.candidate is not None
+            and result.candidate.model == cand
+        ]
+        for tag in (ALL_CASES, *tags_of(mine)):
+            subset = mine if tag == ALL_CASES else results_with_tag(mine, tag)
+            outcomes = [result.pairwise.outcome for result in subset if result.pairwise is not None]
+            summaries.append(
+                PairwiseSummary(
+                    tag=tag,
+                    baseline_model=base,
+                    candidate_model=cand,
+                    wins=outcomes.count("win"),
+                    ties=outcomes.count("tie"),
+                    losses=outcomes.count("loss"),
+                    unjudged=outcomes.count(None),
+                )
+            )
+    return summaries

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.config import GateSettingError, parse_cli_gate
+from pytest_llmgate.config import GATE_SCOPES, GateSettingError, parse_cli_gate
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 PARAM_POLICIES = ("adapt", "strict")
@@ -66,6 +66,18 @@ def _model_limit(text: str) -> tuple[str, int]:
     if not sep or not model.strip():
         raise argparse.ArgumentTypeError(f"expected MODEL=N, e.g. gpt-5.5=4, got {text!r}")
     return model.strip(), _positive_int(limit)
+
+
+def _compare_report(text: str) -> Path:
+    """An earlier run's JSON report, read now so that a wrong path fails before any model is called."""
+    from pytest_llmgate.report.since import PreviousReportError, load_previous
+
+    path = Path(text).absolute()
+    try:
+        load_previous(path)
+    except PreviousReportError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
 
 
 def _report_path(text: str) -> str:
@@ -165,6 +177,13 @@ def add_options(parser: pytest.Parser) -> None:
         "(repeatable; 'null' switches a check off; see llmgate.yaml gate:)",
     )
     group.addoption(
+        "--llm-gate-scope",
+        choices=GATE_SCOPES,
+        default=None,
+        help="session (default): one set of gate items judged on every case of the run; file: one set "
+        "per case file. Wins over ini llm_gate_scope and llmgate.yaml gate_scope:",
+    )
+    group.addoption(
         "--llm-concurrency",
         type=_positive_int,
         default=None,
@@ -219,6 +238,14 @@ def add_options(parser: pytest.Parser) -> None:
         "package), .html (self-contained), .yaml (routing table). Repeatable. Markdown is also "
         "appended to $GITHUB_STEP_SUMMARY when set",
     )
+    group.addoption(
+        "--llm-compare-report",
+        type=_compare_report,
+        default=None,
+        metavar="PREVIOUS_JSON",
+        help="the JSON report of an earlier run (e.g. main's last nightly): the reports add what "
+        "changed since then per model and the cases whose verdict flipped",
+    )
     parser.addini("llm_baseline", "baseline model for llm_*.yaml cases", default=None)
     parser.addini(
         "llm_candidates",
@@ -236,6 +263,7 @@ def add_options(parser: pytest.Parser) -> None:
         default=list(DEFAULT_FILE_PATTERNS),
     )
     parser.addini("llm_record_mode", "default record mode (none, once, new_episodes, all)", default="none")
+    parser.addini("llm_gate_scope", "suite gates judged per session (default) or per case file", default=None)
     parser.addini(
         "llm_max_retry_wait", "longest Retry-After waited for, in seconds (default 60)", default=None
     )
@@ -264,9 +292,11 @@ class Settings:
     max_retries: int = 3
     time_limit_s: float | None = None
     reports: tuple[Path, ...] = ()
+    compare_report: Path | None = None  # --llm-compare-report: an earlier run's JSON report
     max_retry_wait_s: float = 60.0
     max_response_bytes: int = 10 * 1024 * 1024
     param_policy: str | None = None  # None: each target's, then each file's, then adapt
+    gate_scope: str | None = None  # None: llmgate.yaml's gate_scope, else session
 
     @property
     def candidate(self) -> str | None:
@@ -312,11 +342,13 @@ class Settings:
             max_retries=_option_or(config.getoption("llm_max_retries"), 3),
             time_limit_s=config.getoption("llm_time_limit"),
             reports=tuple(invocation_dir / path for path in config.getoption("llm_report") or ()),
+            compare_report=config.getoption("llm_compare_report"),
             max_retry_wait_s=_ini_or_flag(config, "llm_max_retry_wait", _positive_float, 60.0),
             max_response_bytes=_ini_or_flag(
                 config, "llm_max_response_bytes", _positive_int, 10 * 1024 * 1024
             ),
             param_policy=config.getoption("llm_param_policy"),
+            gate_scope=_gate_scope(config),
         )
 
 
@@ -331,6 +363,16 @@ def _candidates(config: pytest.Config) -> tuple[str, ...]:
             except argparse.ArgumentTypeError as exc:
                 raise pytest.UsageError(f"ini llm_candidates: {exc}") from None
     return tuple(dict.fromkeys(given))
+
+
+def _gate_scope(config: pytest.Config) -> str | None:
+    """--llm-gate-scope, else ini llm_gate_scope; None leaves it to llmgate.yaml (then session)."""
+    scope = config.getoption("llm_gate_scope") or (str(config.getini("llm_gate_scope") or "").strip() or None)
+    if scope is not None and scope not in GATE_SCOPES:
+        raise pytest.UsageError(
+            f"ini llm_gate_scope = {scope!r} is not a gate scope; use one of {', '.join(GATE_SCOPES)}"
+        )
+    return scope
 
 
 def _option_or(value: int | None, default: int) -> int:

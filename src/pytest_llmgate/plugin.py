@@ -21,16 +21,21 @@ from pytest_llmgate.cassettes import create_temp_beside
 from pytest_llmgate.config import ProjectConfig
 from pytest_llmgate.errors import CaseFileError
 from pytest_llmgate.items import (
+    CASE_FILES_KEY,
+    COLLECTORS_KEY,
     GATE_MARKER,
+    LLM_MARKER,
     RESULT_KEY,
     STATE_KEY,
     CaseFileCollector,
     CaseItem,
     GateItem,
-    evaluate_candidate_gate,
     gate_failure_text,
     gate_properties,
+    judge_gate,
     resolve_gate,
+    result_order,
+    session_gate_items,
     with_candidate,
 )
 from pytest_llmgate.model.params import ADAPTED_NOTE
@@ -56,9 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
         project = ProjectConfig.load(settings.rootdir)
     except CaseFileError as exc:
         raise pytest.UsageError(exc.render()) from None
-    config.addinivalue_line(
-        "markers", f"{GATE_MARKER}: a suite gate of an llm case file (gate[quality], ...)"
-    )
+    config.addinivalue_line("markers", f"{GATE_MARKER}: a suite gate (gate[quality], gate[cost], ...)")
+    config.addinivalue_line("markers", f"{LLM_MARKER}: every llm case and suite gate item")
+    if config.getoption("markers", False):
+        _register_tags(config, settings)
     state = LlmSession(settings=settings, project=project)
     config.stash[STATE_KEY] = state
     if state.live and not _is_xdist_controller(config):
@@ -91,7 +97,28 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     patterns = parent.config.stash[STATE_KEY].settings.file_patterns
     if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
         collector: CaseFileCollector = CaseFileCollector.from_parent(parent, path=file_path)
+        # Known even when `--lf` then skips the file: a gate may need to run its cases.
+        parent.config.stash.setdefault(CASE_FILES_KEY, {})[collector.nodeid] = file_path
+        parent.config.stash.setdefault(COLLECTORS_KEY, {})[collector.nodeid] = collector
         return collector
+    return None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Cassette folders are not searched for tests.
+
+    2,000 cases leave 2,000 folders and 4,000 cassettes beside their case file; pytest walking
+    them for test files took about a second of a replay. Skipped: the `--llm-cassette-dir`, and a
+    `cassettes` folder beside a case file (where cassettes go by default).
+    """
+    settings = config.stash[STATE_KEY].settings
+    if settings.cassette_dir is not None and collection_path == settings.cassette_dir:
+        return True
+    if collection_path.name == "cassettes" and collection_path.is_dir():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(collection_path.parent):
+                if any(fnmatch.fnmatch(entry.name, pattern) for pattern in settings.file_patterns):
+                    return True
     return None
 
 
@@ -101,10 +128,10 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Gate items run after every case item; under xdist the controller runs them (see below).
 
-    A gate judges all cases of its file, so it must come after them, whatever order other
-    plugins chose. An xdist worker sees only its share of the cases, so workers drop the gate
-    items and list them in `workeroutput`; the controller judges them once every worker is done
-    and reports them like any test (verbose line, JUnit entry, exit code).
+    A gate judges all cases of its scope (the session, or its file), so it must come after them,
+    whatever order other plugins chose. An xdist worker sees only its share of the cases, so
+    workers pass over the gate items and list them in `workeroutput`; the controller judges them
+    once every worker is done and reports them like any test (verbose line, JUnit, exit code).
     """
     state = config.stash[STATE_KEY]
     calls = 0
@@ -127,16 +154,26 @@ def pytest_collection_modifyitems(
             {
                 "nodeid": gate.nodeid,
                 "location": list(gate.location),
-                "file_nodeid": gate.parent.nodeid if gate.parent is not None else "",
+                "files": gate.case_files,
+                "scope": gate.scope,
                 "gate": gate.gate_name,
                 "settings": gate.settings.to_dict(),
                 "candidate": gate.candidate,
             }
             for gate in gates
         ]
-        items[:] = others
-    else:
-        items[:] = [*others, *gates]
+    # Workers keep the gates among their items, so xdist's header counts them ("[10 items]") and
+    # -v percentages end at 100%; a worker passes over them (`pytest_runtest_protocol`).
+    items[:] = [*others, *gates]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """An xdist worker reports nothing for a gate: the controller judges and reports it once
+    every worker is done (it alone sees every case's result)."""
+    if isinstance(item, GateItem) and _is_xdist_worker(item.config):
+        return True
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -177,6 +214,13 @@ class ResultCollector:
         self.deferred: dict[str, dict[str, Any]] = {}
         self.interrupted = False  # Ctrl-C: the reports say so and list what did not run
         self.planned: list[str] = []  # node ids of the case and gate items this session will run
+        self.froze_gc = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        """The session's gates join the items before `-k`, `-m` and `--lf` select (tryfirst);
+        the module's hook (trylast) then puts every gate after the cases."""
+        items.extend(session_gate_items(session))
 
     def pytest_keyboard_interrupt(self) -> None:
         self.interrupted = True
@@ -187,6 +231,21 @@ class ResultCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.planned.extend(item.nodeid for item in session.items if isinstance(item, CaseItem | GateItem))
+        if self.planned and not self.state.live:
+            # Thousands of items, cases and their parsed YAML live until the session ends; every
+            # full collection of the cyclic GC walked them all again (a fifth of a 2,000-case
+            # replay, and pytest's two collections at exit). Frozen, they are skipped; reference
+            # counting still frees them, and `pytest_unconfigure` below gives them back. Replay
+            # only: a live run waits on the network, and freezing there measured no better.
+            gc.freeze()
+            self.froze_gc = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> None:
+        """After pytest's own exit collections (trylast): what was frozen is collectable again,
+        so a session run inside another (pytester) leaves no cycle behind for good."""
+        if self.froze_gc:
+            gc.unfreeze()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -222,7 +281,7 @@ class ResultCollector:
             # Kept in node order, not arrival order (xdist workers finish in any order), so every
             # number computed from the list, bootstrap intervals included, is the same run to run.
             result = CaseResult.from_dict(data)
-            bisect.insort(self.state.results, result, key=_result_order)
+            bisect.insort(self.state.results, result, key=result_order)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         """A progress line every PROGRESS_EVERY_S seconds of a live run (not on xdist workers)."""
@@ -254,11 +313,12 @@ class ResultCollector:
         from pytest_llmgate.gate import FAILED, PASSED
 
         hook = session.config.hook
-        session.testscollected += len(self.deferred)
         for nodeid, spec in self.deferred.items():
-            check = evaluate_candidate_gate(
+            check = judge_gate(
+                session,
                 spec["gate"],
-                self.state.file_results(spec["file_nodeid"]),
+                spec["scope"],
+                spec["files"],
                 GateSettings.from_dict(spec["settings"]),
                 spec.get("candidate"),
             )
@@ -303,6 +363,7 @@ class ResultCollector:
                     verbose=config.get_verbosity() >= 0,
                     gates=self.state.gate_checks,
                     not_run=self.not_run(),
+                    **self._report_inputs(),
                 )
             )
         except Exception as exc:  # a report bug must not hide the test outcomes or change the exit code
@@ -317,6 +378,18 @@ class ResultCollector:
             terminalreporter.write_line(scrub(line), **_markup(line))
         for line in self._write_reports():
             terminalreporter.write_line(scrub(line))
+
+    def _report_inputs(self) -> dict[str, Any]:
+        """What the summary and the reports take besides the results: gate settings, the
+        production timeout (llmgate.yaml) and the earlier run (--llm-compare-report)."""
+        from pytest_llmgate.report.since import load_previous
+
+        path = self.state.settings.compare_report
+        return {
+            "settings": resolve_gate(self.state),
+            "production_timeout_s": self.state.project.production_timeout_s,
+            "previous": None if path is None else load_previous(path),
+        }
 
     def _write_reports(self) -> list[str]:
         """Write every --llm-report file (and the GitHub step summary); one line per file written.
@@ -336,8 +409,8 @@ class ResultCollector:
                 self.state.results,
                 self.state.gate_checks,
                 candidate=", ".join(settings.candidates) or None,
-                settings=resolve_gate(self.state),
                 not_run=self.not_run(),
+                **self._report_inputs(),
             )
         except Exception as exc:
             return [f"llmgate: reports not written ({type(exc).__name__}: {exc}); please report it"]
@@ -395,10 +468,6 @@ def _import_sdk() -> None:
     gc.freeze()
 
 
-def _result_order(result: CaseResult) -> tuple[str, str, str]:
-    return (result.file_nodeid, result.case_id, result.candidate.model if result.candidate else "")
-
-
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """The process that distributes tests (`-n N`) and never runs a case itself."""
     return not _is_xdist_worker(config) and bool(getattr(config.option, "numprocesses", None))
@@ -406,3 +475,33 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _register_tags(config: pytest.Config, settings: Settings) -> None:
+    """Case tags as markers in `pytest --markers`, which collects nothing: the case files under
+    the command line's paths (else testpaths, else the rootdir) are read for their tags."""
+    import yaml
+
+    roots = [Path(str(arg).split("::")[0]) for arg in config.args] or [settings.rootdir]
+    tags: dict[str, None] = {}
+    for root in roots:
+        root = root if root.is_absolute() else settings.invocation_dir / root
+        paths = (
+            [root]
+            if root.is_file()
+            else [p for pattern in settings.file_patterns for p in root.rglob(pattern)]
+        )
+        for path in sorted(paths):
+            if any(part.startswith(".") or part in ("node_modules", "venv") for part in path.parts[-4:-1]):
+                continue
+            try:
+                document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue  # a broken file is reported when it is collected
+            cases = document.get("cases") if isinstance(document, dict) else None
+            for case in cases if isinstance(cases, list) else ():
+                for tag in case.get("tags") or () if isinstance(case, dict) else ():
+                    if isinstance(tag, str):
+                        tags[tag] = None
+    for tag in tags:
+        config.addinivalue_line("markers", f"{tag}: llm case tag")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmgate.assertions import AssertionResult
+from pytest_llmgate.assertions import AssertionResult, sample_passes
 from pytest_llmgate.budgets import BudgetBreach
 from pytest_llmgate.reply import Reply
 
@@ -52,10 +52,14 @@ class Sample:
     # What the API said the call cost (OpenRouter, Perplexity, xAI): the cost when no price is known.
     reported_cost_usd: float | None = None
     ttft_ms: float | None = None  # streamed calls: time to the first content, as recorded
+    # Where the cost's price came from (pricing.PriceSource.describe()): a report says how far
+    # to trust a number that a stale built-in table or a typo in llmgate.yaml could have made.
+    price_source: str | None = None
+    threshold: float | None = None  # the case's `threshold`: its weighted score decides instead
 
     @property
     def passed(self) -> bool:
-        return self.error is None and all(result.passed for result in self.assertions)
+        return self.error is None and sample_passes(self.assertions, self.threshold)
 
     @property
     def cost_usd(self) -> float | None:
@@ -84,6 +88,8 @@ class Sample:
             "judge_cost_usd": self.judge_cost_usd,
             "reported_cost_usd": self.reported_cost_usd,
             "ttft_ms": self.ttft_ms,
+            "price_source": self.price_source,
+            "threshold": self.threshold,
         }
 
     @classmethod
@@ -105,6 +111,8 @@ class Sample:
             judge_cost_usd=_optional_float(data.get("judge_cost_usd")),
             reported_cost_usd=_optional_float(data.get("reported_cost_usd")),
             ttft_ms=_optional_float(data.get("ttft_ms")),
+            price_source=data.get("price_source"),
+            threshold=_optional_float(data.get("threshold")),
         )
 
 
@@ -122,6 +130,7 @@ class ModelRun:
     local_prompt_tokens: int | None = None  # tiktoken's count of the request; None when unknown
     encoding: str | None = None  # the tiktoken encoding that count used
     notes: tuple[str, ...] = ()  # e.g. why there is no local count
+    weight: float = 1.0  # the case's `weight` in the suite's quality score (a duplicate counts N)
 
     @property
     def errored(self) -> bool:
@@ -172,6 +181,7 @@ class ModelRun:
             "local_prompt_tokens": self.local_prompt_tokens,
             "encoding": self.encoding,
             "notes": list(self.notes),
+            "weight": self.weight,
         }
 
     @classmethod
@@ -184,6 +194,48 @@ class ModelRun:
             local_prompt_tokens=None if local is None else int(local),
             encoding=data.get("encoding"),
             notes=tuple(data.get("notes", [])),
+            weight=float(data.get("weight", 1.0)),
+        )
+
+
+WIN, TIE, LOSS = "win", "tie", "loss"
+
+
+@dataclass(frozen=True)
+class Pairwise:
+    """The `pairwise` grader's verdict on one case: the candidate's reply against the baseline's.
+
+    The judge sees both replies twice, once in each order; `votes` holds its two readings from
+    the candidate's side (+1 candidate better, 0 tie, -1 baseline better), and `outcome` is the
+    sign of their sum, so a judge that always prefers the first reply records a tie.
+    """
+
+    outcome: str | None  # win/tie/loss for the candidate; None when it could not be judged
+    votes: tuple[int, ...] = ()
+    reason: str = ""
+    error: str | None = None
+    judge_calls: int = 0
+    judge_cost_usd: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "votes": list(self.votes),
+            "reason": self.reason,
+            "error": self.error,
+            "judge_calls": self.judge_calls,
+            "judge_cost_usd": self.judge_cost_usd,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pairwise:
+        return cls(
+            outcome=data.get("outcome"),
+            votes=tuple(int(vote) for vote in data.get("votes", [])),
+            reason=data.get("reason", ""),
+            error=data.get("error"),
+            judge_calls=int(data.get("judge_calls", 0)),
+            judge_cost_usd=_optional_float(data.get("judge_cost_usd")),
         )
 
 
@@ -201,6 +253,17 @@ class CaseResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     file_nodeid: str = ""  # the case file's pytest node id: gates group cases by it
     critical: bool = False
+    # The messages sent (system and conversation, templates rendered), as {"role", "content"}:
+    # a reviewer judging two replies needs the question they answer.
+    prompt: tuple[dict[str, Any], ...] = ()
+    description: str = ""  # the case's own; "production traffic, ..." for an imported case
+    max_tokens: int | None = None  # the output limit sent (max_tokens and its aliases), if any
+    pairwise: Pairwise | None = None  # the `pairwise` grader's verdict, when the case has one
+
+    @property
+    def weight(self) -> float:
+        """The case's weight in the suite's quality score (its model runs carry it)."""
+        return self.baseline.weight
 
     @property
     def runs(self) -> tuple[ModelRun, ...]:
@@ -219,6 +282,10 @@ class CaseResult:
             "notes": list(self.notes),
             "file_nodeid": self.file_nodeid,
             "critical": self.critical,
+            "prompt": [dict(message) for message in self.prompt],
+            "description": self.description,
+            "max_tokens": self.max_tokens,
+            "pairwise": self.pairwise.to_dict() if self.pairwise is not None else None,
         }
 
     @classmethod
@@ -238,4 +305,8 @@ class CaseResult:
             notes=tuple(data.get("notes", [])),
             file_nodeid=data.get("file_nodeid", ""),
             critical=bool(data.get("critical", False)),
+            prompt=tuple(dict(message) for message in data.get("prompt", [])),
+            description=str(data.get("description") or ""),
+            max_tokens=None if data.get("max_tokens") is None else int(data["max_tokens"]),
+            pairwise=Pairwise.from_dict(data["pairwise"]) if data.get("pairwise") is not None else None,
         )

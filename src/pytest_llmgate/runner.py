@@ -16,7 +16,8 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from pytest_llmgate.assertions import AssertionContext, case_score, evaluate
-from pytest_llmgate.assertions.base import Judge
+from pytest_llmgate.assertions.base import CheckError, Judge
+from pytest_llmgate.assertions.graders import JUDGED_KINDS, PAIRWISE, judge_pairwise, task_text
 from pytest_llmgate.budgets import BudgetBreach, check_budgets
 from pytest_llmgate.cases import Case
 from pytest_llmgate.cassettes import (
@@ -30,10 +31,10 @@ from pytest_llmgate.cassettes import (
 from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
 from pytest_llmgate.model.params import ADAPTED_NOTE, adapt_params, explain_refusal
 from pytest_llmgate.model.targets import Target
-from pytest_llmgate.pricing import PriceTable, call_cost_parts, canonical, undated
+from pytest_llmgate.pricing import REPORTED, PriceTable, call_cost_parts, canonical, undated
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError
-from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
+from pytest_llmgate.results import LOSS, TIE, WIN, CaseResult, ModelRun, Outcome, Pairwise, Sample
 
 EXCERPT_CHARS = 200
 
@@ -268,11 +269,15 @@ def judge_reply(
         messages=tuple(request["messages"]),
         judge=judge,
     )
-    results = tuple(evaluate(spec, call.reply, context) for spec in case.assertions)
+    # pairwise needs both models' replies: graded once per case by run_pairwise, not here.
+    results = tuple(evaluate(spec, call.reply, context) for spec in case.assertions if spec.kind != PAIRWISE)
     price = judging.prices.lookup(model, call.reply.model) if judging.prices is not None else None
     parts = call_cost_parts(call.reply.usage, price) if price is not None else None
-    # No price: what the API reported it billed, if it did (unknown, never 0, otherwise).
-    reported = call.reply.usage.reported_cost_usd if parts is None else None
+    # What the API reported it billed: the cost when there is no price, shown beside it otherwise.
+    reported = call.reply.usage.reported_cost_usd
+    source = price.source.describe() if parts is not None and price is not None else None
+    if source is None and reported is not None:
+        source = REPORTED.describe()
     breaches: list[BudgetBreach] = []
     unchecked: list[str] = []
     if with_budgets:
@@ -299,6 +304,8 @@ def judge_reply(
         attempts=call.attempts,
         reported_cost_usd=reported,
         ttft_ms=call.ttft_ms,
+        price_source=source,
+        threshold=case.threshold,
     )
 
 
@@ -356,9 +363,10 @@ def run_model(
             local_prompt_tokens=local_tokens,
             encoding=encoding,
             notes=((note,) if note else ()) + cassette_notes,
+            weight=case.weight,
         )
 
-    if not any(spec.kind == "llm-rubric" for spec in case.assertions):
+    if not any(spec.kind in JUDGED_KINDS for spec in case.assertions):
         return model_run(
             tuple(judge_reply(case, model, call, judged_budgets, None, judging) for call in calls)
         )
@@ -420,6 +428,82 @@ def _judge_cost(prices: PriceTable | None, judge_model: str, reply: Reply) -> fl
     return None if parts is None else sum(parts)
 
 
+PAIRWISE_NOTE = "pairwise not judged: "
+
+
+def run_pairwise(
+    case: Case,
+    plan: RunPlan,
+    client: Client,
+    recorder: Cassettes,
+    baseline: ModelRun,
+    candidate: ModelRun | None,
+) -> Pairwise | None:
+    """The `pairwise` grader of `case`: the judge compares the candidate's reply with the
+    baseline's, twice with the order swapped; None when the case has no pairwise entry.
+
+    Run once per case after both models (it needs both replies), on the first sample of each,
+    with the judge's calls in a cassette of their own (`<candidate>-vs-<baseline>.pairwise-<judge>`)
+    so that it replays like any judge call. It never changes the case's verdict: a failure to
+    judge is recorded on the result and said in its notes.
+    """
+    specs = [spec for spec in case.assertions if spec.kind == PAIRWISE]
+    if not specs or candidate is None:
+        return None
+    first = [run.samples[0].reply if run.samples else None for run in (baseline, candidate)]
+    missing = [run.model for run, reply in zip((baseline, candidate), first, strict=True) if reply is None]
+    if missing:
+        return Pairwise(None, error=f"no reply from {' and '.join(missing)} to compare")
+    baseline_reply, candidate_reply = first
+    assert baseline_reply is not None
+    assert candidate_reply is not None
+    judge_model = plan.judge or plan.baseline
+    judge_target = plan.target(judge_model)
+    costs: list[float | None] = []
+    task = task_text(case.request_for(baseline.model)["messages"])
+    try:
+        path = plan.cassette_for(case, f"{candidate.model}-vs-{baseline.model}.pairwise-{judge_model}")
+        with recorder.use(path) as session:
+
+            def judge(prompt: str) -> str:
+                reply = client.complete(_judge_request(judge_target, prompt), judge_target)
+                costs.append(_judge_cost(plan.prices, judge_model, reply))
+                return reply.text
+
+            votes: list[int] = []
+            reasons: list[str] = []
+            try:
+                for spec in specs:
+                    more, reason = judge_pairwise(judge, spec.prepared, task, baseline_reply, candidate_reply)
+                    votes.extend(more)
+                    reasons.append(reason)
+            except (CallError, RecordingMissing, CheckError) as exc:
+                session.keep = False
+                detail = describe_failure(exc)[1] if not isinstance(exc, CheckError) else str(exc)
+                return Pairwise(None, error=f"judge {judge_model}: {detail}", judge_calls=len(costs))
+    except Exception as exc:  # a corrupt judge cassette or a failing save
+        return Pairwise(None, error=f"{type(exc).__name__}: {exc}", judge_calls=len(costs))
+    total = sum(votes)
+    known = [cost for cost in costs if cost is not None]
+    return Pairwise(
+        WIN if total > 0 else LOSS if total < 0 else TIE,
+        votes=tuple(votes),
+        reason=" | ".join(reason for reason in reasons if reason),
+        judge_calls=len(costs),
+        judge_cost_usd=sum(known) if len(known) == len(costs) else None,
+    )
+
+
+def _judge_request(judge_target: Target, prompt: str) -> dict[str, Any]:
+    """One judge call: the judge's params, its model, the prompt, temperature 0."""
+    return {
+        **judge_target.params,
+        "model": judge_target.model,
+        "messages": [{"role": "user", "content": prompt}],
+        "temperature": 0,
+    }
+
+
 def run_case(
     case: Case,
     plan: RunPlan,
@@ -435,10 +519,13 @@ def run_case(
     candidate = None
     if plan.candidate is not None:
         candidate = run_model(case, plan.candidate, plan, client, recorder, judged_budgets=True)
-    return combine(case, baseline, candidate)
+    pairwise = run_pairwise(case, plan, client, recorder, baseline, candidate)
+    return combine(case, baseline, candidate, pairwise)
 
 
-def combine(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> CaseResult:
+def combine(
+    case: Case, baseline: ModelRun, candidate: ModelRun | None, pairwise: Pairwise | None = None
+) -> CaseResult:
     """The case's result from its two model runs (which may have run on different threads)."""
     outcome, message = decide(case, baseline, candidate)
     notes: list[str] = []
@@ -446,7 +533,13 @@ def combine(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> CaseR
         for note in (*run.notes, *(note for sample in run.samples for note in sample.notes)):
             if note not in notes:
                 notes.append(note)
+    if pairwise is not None and pairwise.error is not None:
+        notes.append(PAIRWISE_NOTE + pairwise.error)
     return CaseResult(
+        pairwise=pairwise,
+        prompt=tuple(_prompt_messages(case, baseline.model)),
+        description=case.description or "",
+        max_tokens=_max_tokens(case, baseline.model),
         critical=case.critical,
         notes=tuple(notes),
         file=case.path.name,
@@ -457,6 +550,25 @@ def combine(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> CaseR
         outcome=outcome,
         message=message,
     )
+
+
+def _prompt_messages(case: Case, model: str) -> list[dict[str, Any]]:
+    """The messages as sent to `model`, role and content only (tool results and images are
+    summarised by their content as the API took it)."""
+    return [
+        {"role": str(message.get("role", "")), "content": message.get("content")}
+        for message in case.request_for(model)["messages"]
+    ]
+
+
+def _max_tokens(case: Case, model: str) -> int | None:
+    """The output limit the case sends, under whichever name the wire API uses."""
+    request = case.request_for(model)
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        value = request.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def decide(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> tuple[str, str]:
@@ -498,10 +610,15 @@ def decide(case: Case, baseline: ModelRun, candidate: ModelRun | None) -> tuple[
 def failure_message(run: ModelRun, headline: str) -> str:
     lines = [headline]
     for index, sample in enumerate(run.samples):
-        failing = [result for result in sample.assertions if not result.passed]
-        if not failing:
+        # Weight-0 assertions are metrics only: they never explain a failure.
+        failing = [result for result in sample.assertions if not result.passed and result.counts]
+        if sample.passed or not failing:
             continue
         prefix = f"  sample {index + 1}: " if len(run.samples) > 1 else "  "
+        if sample.threshold is not None:
+            lines.append(
+                f"{prefix}FAIL score {sample.score:.2f} below the case threshold {sample.threshold:g}"
+            )
         for result in failing:
             lines.append(f"{prefix}FAIL {result.reason}")
         if sample.reply is not None:

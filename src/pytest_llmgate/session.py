@@ -54,7 +54,7 @@ class LlmSession:
         if self._tokenizers is None:
             from pytest_llmgate.drift import Tokenizers
 
-            self._tokenizers = Tokenizers(self.project.encodings)
+            self._tokenizers = Tokenizers(self.project.encodings, offline=not self.live)
         return self._tokenizers  # type: ignore[no-any-return]
 
     def file_results(self, file_nodeid: str) -> list[CaseResult]:

@@ -33,6 +33,14 @@ def mean(values: Sequence[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None  # fsum: independent of order
 
 
+def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float | None:
+    """sum(w x) / sum(w); None for no values (or no weight), like `mean`."""
+    total = math.fsum(weights)
+    if not values or total <= 0:
+        return None
+    return math.fsum(value * weight for value, weight in zip(values, weights, strict=True)) / total
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pair counts.
 
@@ -45,11 +53,54 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise TypeError(f"discordant counts must be integers, got b={b!r}, c={c!r}")
     if b < 0 or c < 0:
         raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    return _two_sided_binomial_half(b, c)
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: p-value of `wins` against `losses` when each is equally likely.
+
+    Ties are left out before calling (they say nothing about the direction). Under "neither model
+    is better" the number of wins among wins + losses is Binomial(n, 1/2); the p-value is
+    min(1, 2 * P(X <= min(wins, losses))), exact in integers. No decided case: 1.0.
+    """
+    for name, count in (("wins", wins), ("losses", losses)):
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"{name} must be an integer, got {count!r}")
+        if count < 0:
+            raise ValueError(f"{name} must be >= 0, got {count}")
+    return _two_sided_binomial_half(wins, losses)
+
+
+def _two_sided_binomial_half(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
     return min(1.0, 2 * tail / (1 << n))
+
+
+def paired_sample_size(sd: float, delta: float, alpha: float, power: float = 0.8) -> int | None:
+    """About how many paired cases a two-sided test at `alpha` needs to detect a mean shift of
+    `delta` with probability `power`, when the paired differences spread with standard deviation
+    `sd`.
+
+    The normal approximation n = ((z[1 - alpha/2] + z[power]) * sd / delta)^2, divided by the
+    Wilcoxon signed-rank test's asymptotic relative efficiency to the t-test under normality
+    (3/pi), since the gate decides with Wilcoxon. Never fewer cases than the smallest sample whose
+    exact Wilcoxon p-value can fall below `alpha` at all (2 / 2^n < alpha: 6 cases at 0.05).
+    None when there is nothing to detect (`delta` <= 0) or no spread to estimate it from.
+    """
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError(f"alpha and power must be in (0, 1), got {alpha} and {power}")
+    if delta <= 0 or sd <= 0 or math.isnan(sd):
+        return None
+    normal = NormalDist()
+    z = normal.inv_cdf(1 - alpha / 2) + normal.inv_cdf(power)
+    needed = math.ceil((z * sd / delta) ** 2 / (3 / math.pi))
+    smallest = 1
+    while 2 / (1 << smallest) >= alpha:
+        smallest += 1
+    return max(needed, smallest)
 
 
 WILCOXON_EXACT_MAX_N = 50
@@ -140,7 +191,11 @@ the bootstrap distribution's Cornish-Fisher expansion, which costs O(cases)."""
 
 
 def bootstrap_mean_ci(
-    differences: Sequence[float], confidence: float = 0.95, resamples: int = 10000, seed: int = 0
+    differences: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = 10000,
+    seed: int = 0,
+    weights: Sequence[float] | None = None,
 ) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the mean, the same for the same seed.
 
@@ -152,6 +207,12 @@ def bootstrap_mean_ci(
     its skewness the sample skewness over sqrt(n), so the second-order Cornish-Fisher expansion
     gives the percentile interval to O(1/n), which is below the resampling noise at those sizes
     (`tests/unit/test_stats.py` checks both against scipy's bootstrap).
+
+    `weights` (cases' `weight`, > 0) make the statistic the weighted mean: cases are resampled as
+    units, each carrying its weight, so a case counted N times is not N independent pieces of
+    evidence. Past the budget the weighted mean is linearised (values m + w_i/mean(w) * (x_i - m),
+    whose plain mean has the weighted mean's first-order distribution). Equal weights give
+    exactly the unweighted interval.
     """
     if not differences:
         raise ValueError("bootstrap_mean_ci needs at least one value")
@@ -162,9 +223,31 @@ def bootstrap_mean_ci(
     values = [float(d) for d in differences]
     n = len(values)
     alpha = (1 - confidence) / 2
+    if weights is not None:
+        if len(weights) != n:
+            raise ValueError(f"{len(weights)} weights for {n} values")
+        if any(not weight > 0 or math.isinf(weight) for weight in weights):
+            raise ValueError("weights must be finite numbers > 0")
+        if len(set(weights)) == 1:
+            weights = None  # equal weights: the plain mean, and the same numbers as without
+    if weights is not None and n * resamples > RESAMPLING_BUDGET:
+        centre = math.fsum(v * w for v, w in zip(values, weights, strict=True)) / math.fsum(weights)
+        scale = math.fsum(weights) / n
+        linear = [
+            centre + weight / scale * (value - centre) for value, weight in zip(values, weights, strict=True)
+        ]
+        return _cornish_fisher_interval(linear, alpha)
     if n * resamples > RESAMPLING_BUDGET:
         return _cornish_fisher_interval(values, alpha)
     rng = random.Random(seed)
+    if weights is not None:
+        pairs = list(zip(values, weights, strict=True))
+        means = []
+        for _ in range(resamples):
+            drawn = rng.choices(pairs, k=n)
+            means.append(math.fsum(v * w for v, w in drawn) / math.fsum(w for _, w in drawn))
+        means.sort()
+        return _interpolated(means, 100 * alpha), _interpolated(means, 100 * (1 - alpha))
     means = [math.fsum(rng.choices(values, k=n)) / n for _ in range(resamples)]
     means.sort()
     return _interpolated(means, 100 * alpha), _interpolated(means, 100 * (1 - alpha))

@@ -25,6 +25,17 @@ FAKE_ORG = "-".join(("org", "FAKEORGllmgate0123456789"))
 DEAD_BASE_URL = "http://127.0.0.1:9/v1"
 
 
+@pytest.fixture(autouse=True)
+def file_gate_scope(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions here judge their gates per case file (`llm_x.yaml::gate[cost]`), as these tests
+    were written; tests of the default session scope (`llmgate::gate[cost]`) remove this with
+    `monkeypatch.delenv("PYTEST_ADDOPTS")` (see test_session_gates.py). Set after pytester's
+    setup, which clears PYTEST_ADDOPTS."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--llm-gate-scope=file")
+
+
 @pytest.fixture
 def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """A known fake key and organisation, so tests can prove neither reaches any file written."""

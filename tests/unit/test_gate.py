@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
+from statistics import NormalDist
 
 import pytest
 
 from pytest_llmgate.comparison import compare_quality
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import FAILED, PASSED, PRICE_EXAMPLE, SKIPPED, GateCheck, evaluate_gate
-from pytest_llmgate.results import CaseResult
+from pytest_llmgate.results import CaseResult, Sample
 
 from .results_factory import case, sample
 
@@ -29,8 +32,16 @@ def test_a_few_regressions_by_chance_are_not_significant_and_pass() -> None:
     # scipy.stats.wilcoxon([-100] * 2 + [0] * 18, correction=True).pvalue
     assert check.metrics["wilcoxon_p"] == pytest.approx(0.3457785861511603)
     assert check.metrics["mcnemar_p"] == pytest.approx(0.5)  # 2 discordant pairs: 2 * (1/2)^2
+    # 20 cases whose differences spread like these (sd 30.8 points) cannot see a 2-point drop:
+    # ((z[0.975] + z[0.8]) * sd / 2)^2 / (3 / pi) cases would be needed.
+    spread = statistics.stdev([-100.0] * 2 + [0.0] * 18)
+    z = NormalDist().inv_cdf(0.975) + NormalDist().inv_cdf(0.8)
+    needed = math.ceil((z * spread / 2) ** 2 / (3 / math.pi))
+    assert needed > 1000
+    assert check.metrics["cases_needed"] == needed
     assert check.summary == (
-        "quality -10.0 points (100.0 -> 90.0), p = 0.35: no significant difference at alpha 0.05"
+        "quality -10.0 points (100.0 -> 90.0), p = 0.35: 20 cases cannot detect a 2-point drop at "
+        f"alpha 0.05; about {needed} are needed"
     )
     assert check.summary.count("p = ") == 1  # the p-value is said once
     assert "Wilcoxon p = 0.35 (not significant at alpha 0.05)" in check.details[0]
@@ -250,3 +261,43 @@ def test_a_candidates_gate_is_named_after_it_and_travels_with_its_name() -> None
     assert named.to_dict()["candidate"] == "gpt-5.5"
     assert GateCheck.from_dict(named.to_dict()) == named
     assert GateCheck.from_dict(plain.to_dict()) == plain
+
+
+def test_a_quality_gate_with_enough_cases_gives_its_plain_verdict() -> None:
+    # 400 cases, 2 regressions (a 0.5-point drop): enough cases to see a 2-point drop...
+    check = evaluate_gate("quality", suite(400, 2), GateSettings())
+    assert check.status == PASSED
+    assert 0 < check.metrics["cases_needed"] <= 400
+    assert check.summary.endswith(": drop within max_quality_drop 2")
+    assert not any("cannot detect" in line for line in check.details)
+    # ...but not a 0.4-point one: the non-significant drop says how many cases it would take.
+    check = evaluate_gate("quality", suite(400, 2), GateSettings(max_quality_drop=0.4))
+    assert check.status == PASSED
+    assert check.metrics["cases_needed"] > 400
+    needed = check.metrics["cases_needed"]
+    assert check.summary.endswith(
+        f": 400 cases cannot detect a 0.4-point drop at alpha 0.05; about {needed} are needed"
+    )
+
+
+def test_a_passing_underpowered_quality_gate_says_so_in_its_details() -> None:
+    results = [
+        case(f"c{i}", sample(i % 2 == 0), sample(True))
+        for i in range(6)  # candidate fixes 3 of 6
+    ]
+    check = evaluate_gate("quality", results, GateSettings())
+    assert check.status == PASSED
+    assert check.summary.endswith(": no drop")
+    assert any(
+        line.startswith("6 cases cannot detect a 2-point drop at alpha 0.05; about ")
+        for line in check.details
+    )
+
+
+def test_cost_gate_skips_a_model_that_answered_no_call_instead_of_pricing_it_at_zero() -> None:
+    missing = Sample(None, 0.0, True, error="no cassette", error_kind="recording-missing")
+    results = [case(f"c{i}", sample(True), missing) for i in range(3)]
+    check = evaluate_gate("cost", results, GateSettings())
+    assert check.status == SKIPPED
+    assert "$0" not in check.summary
+    assert check.summary.startswith("not judged: cost unknown for cand, which answered no call")

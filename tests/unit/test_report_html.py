@@ -19,7 +19,7 @@ from pytest_llmgate.results import CaseResult, Outcome
 from .results_factory import case, sample, two_candidate_report, upgrade_report, upgrade_suite, with_text
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-EXTERNAL = {"script", "link", "iframe", "img", "object", "embed", "audio", "video", "source"}
+EXTERNAL = {"link", "iframe", "img", "object", "embed", "audio", "video", "source"}
 
 
 class Page(HTMLParser):
@@ -103,13 +103,18 @@ def test_the_page_is_self_contained() -> None:
     assert "http://" not in text
     assert "https://" not in text
     assert "@import" not in text
+    # one inline script (filter, search, sort), loading nothing
+    assert page.tags["script"] == 1
+    assert "<script src" not in text
+    assert "fetch(" not in text
+    assert "XMLHttpRequest" not in text
 
 
 def test_the_verdict_heads_the_page() -> None:
     text = render_html(upgrade_report())
     assert '<header class="verdict blocked" id="verdict">' in text
     assert (
-        "<h1>gpt-5.5 vs gpt-4o: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, "
+        "<h1>BLOCKED: gpt-5.5 vs gpt-4o, p95 latency 1320 ms (+65%), 1 case regressed, "
         "quality +18.2 (p = 0.36)</h1>"
     ) in text
 
@@ -117,7 +122,7 @@ def test_the_verdict_heads_the_page() -> None:
 def test_model_output_is_escaped_never_markup() -> None:
     text = render_html(upgrade_report())
     page = _parse(text)
-    assert "script" not in page.tags
+    assert page.tags["script"] == 1  # the report's own, after the last case
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; | n/a\nsecond line" in text
 
 
@@ -126,7 +131,7 @@ def test_attribute_breaking_text_is_escaped_everywhere() -> None:
     result = case(nasty, with_text(sample(True), nasty), sample(False), tags=(nasty,))
     page = _parse(render_html(build_report([result], {})))
     assert "img" not in page.tags
-    assert page.references == []
+    assert page.references == ["#case-0"]  # the score-delta chart's bar linking to the case
 
 
 def test_the_failing_assertion_is_highlighted_in_the_candidate_column() -> None:

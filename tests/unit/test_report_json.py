@@ -57,7 +57,7 @@ def test_verdict_summaries_and_routing_carry_the_numbers() -> None:
     assert data["verdict"] == {
         "status": "BLOCKED",
         "line": (
-            "gpt-5.5 vs gpt-4o: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, "
+            "BLOCKED: gpt-5.5 vs gpt-4o, p95 latency 1320 ms (+65%), 1 case regressed, "
             "quality +18.2 (p = 0.36)"
         ),
         "failed_gates": ["llm_x.yaml::gate[latency]"],
@@ -102,7 +102,14 @@ def test_every_case_sample_assertion_usage_and_cost_is_there() -> None:
     assert e5["route"] == "gpt-4o"
     cand_sample = e5["candidate"]["samples"][0]
     assert cand_sample["assertions"] == [
-        {"type": "contains", "passed": False, "score": 0.0, "reason": "not found", "weight": 1.0}
+        {
+            "type": "contains",
+            "passed": False,
+            "score": 0.0,
+            "reason": "not found",
+            "weight": 1.0,
+            "metric": None,
+        }
     ]
     assert cand_sample["latency_ms"] == 400.0
     assert cand_sample["reply"]["usage"]["prompt_tokens"] == 100

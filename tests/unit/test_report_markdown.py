@@ -26,7 +26,7 @@ def _rows(text: str, first_header: str) -> list[list[str]]:
 def test_the_first_line_is_the_verdict() -> None:
     text = render_markdown(upgrade_report())
     assert text.splitlines()[0] == (
-        "## ❌ gpt-5.5 vs gpt-4o: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, "
+        "## ❌ BLOCKED: gpt-5.5 vs gpt-4o, p95 latency 1320 ms (+65%), 1 case regressed, "
         "quality +18.2 (p = 0.36)"
     )
 
@@ -56,8 +56,8 @@ def test_model_table_has_latency_prices_cost_per_success_inflation_quality_and_p
         "72.7",
         "573",
         "800",
-        "$0.01000",
-        "$0.20000",
+        "$0.0100",
+        "$0.2000",
         "$0.00660",
         "reference",
         "0",
@@ -71,8 +71,8 @@ def test_model_table_has_latency_prices_cost_per_success_inflation_quality_and_p
         "90.9",
         "902",
         "1320",
-        "$0.02000",
-        "$0.41803",
+        "$0.0200",
+        "$0.4180",
         "$0.00730",
         "+10.9%",
         "0",
@@ -88,7 +88,8 @@ def test_gates_show_verdict_and_numbers_with_details_of_failures() -> None:
     ]
     assert rows["`llm_x.yaml::gate[cost]`"][0] == "✅ passed"
     assert "(+10.6%)" in rows["`llm_x.yaml::gate[cost]`"][1]
-    assert "<details><summary>llm_x.yaml::gate[latency]: details</summary>" in text
+    assert "<details><summary>Failed gates: details</summary>" in text
+    assert "**llm_x.yaml::gate[latency]**" in text
     assert "- gpt-5.5: mean 902 ms, p50 1320 ms, p95 1320 ms, p99 1320 ms, max 1320 ms over 11 calls" in text
 
 
@@ -112,7 +113,7 @@ def test_tag_table_and_routing_recommendation() -> None:
         "52% cheaper per successful task"
     ) in text
     blends = {row[0]: row[1:] for row in _rows(text, "serving")[1:]}
-    assert blends["routed"] == ["11", "100%", "100.0", "$0.00573", "$0.06300", "856", "1320"]
+    assert blends["routed"] == ["11", "100%", "100.0", "$0.00573", "$0.0630", "856", "1320"]
     assert blends["all baseline"][:4] == ["11", "45%", "72.7", "$0.00660"]
     assert blends["all candidate"][:4] == ["11", "91%", "90.9", "$0.00730"]
     assert "```yaml\n" in text
@@ -145,7 +146,7 @@ def test_cells_escape_pipes_newlines_and_html() -> None:
 def test_a_passing_run_says_so_and_lists_no_regressions() -> None:
     results = [case(f"c{i}", sample(True), sample(True), tags=("t",)) for i in range(3)]
     text = render_markdown(build_report(results, {}))
-    assert text.startswith("## ✅ cand vs base: PASSED, quality +0.0 (p = 1), cost per successful task +0%\n")
+    assert text.startswith("## ✅ PASSED: cand vs base, quality +0.0 (p = 1), cost per successful task +0%\n")
     assert "No regressions, budget breaches or errors." in text
     assert text.rstrip().endswith("Cases: 3 passed.")
 
@@ -155,7 +156,7 @@ def test_baseline_only_run_has_no_routing() -> None:
     text = render_markdown(
         build_report([CaseResult("f.yaml", "a", (), only.baseline, None, Outcome.PASSED)], {})
     )
-    assert text.startswith("## ✅ base: PASSED, 1/1 cases passed\n")
+    assert text.startswith("## ✅ PASSED: base, 1/1 cases passed\n")
     assert "Routing" not in text
     assert _rows(text, "model")[1][:2] == ["`base`", "baseline"]
 
@@ -163,7 +164,7 @@ def test_baseline_only_run_has_no_routing() -> None:
 def test_several_candidates_get_a_row_a_comparison_and_tag_columns_each() -> None:
     text = render_markdown(two_candidate_report())
     lines = text.splitlines()
-    assert lines[0].startswith("## ❌ gpt-5.5: BLOCKED, p95 latency 1320 ms (+65%)")
+    assert lines[0].startswith("## ❌ BLOCKED: gpt-5.5: BLOCKED, p95 latency 1320 ms (+65%)")
     assert "; o4-mini: PASSED, quality +27.3 (p = 0.031)" in lines[0]
     rows = [line for line in lines if line.startswith("| `")]
     assert rows[0].startswith("| `gpt-4o` | baseline | 11 |")

@@ -27,7 +27,7 @@ def test_blocked_verdict_names_the_failed_gate_the_failing_cases_and_quality() -
     report = upgrade_report()
     assert report.status == "BLOCKED"
     assert report.verdict == (
-        "gpt-5.5 vs gpt-4o: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, quality +18.2 (p = 0.36)"
+        "BLOCKED: gpt-5.5 vs gpt-4o, p95 latency 1320 ms (+65%), 1 case regressed, quality +18.2 (p = 0.36)"
     )
     assert report.failed_gates == ("llm_x.yaml::gate[latency]",)
     assert [result.case_id for result in report.failed_cases] == ["e5"]
@@ -38,7 +38,7 @@ def test_passed_verdict_gives_quality_and_cost_per_success() -> None:
     report = upgrade_report(results, GateSettings(max_latency_increase=1.0))
     # quality 70 -> 100 (six +50 differences: p = 2/64); $0.03 / 4 -> $0.068 / 10 per success: -9%
     assert report.verdict == (
-        "gpt-5.5 vs gpt-4o: PASSED, quality +30.0 (p = 0.031), cost per successful task -9%"
+        "PASSED: gpt-5.5 vs gpt-4o, quality +30.0 (p = 0.031), cost per successful task -9%"
     )
     assert not report.blocked
 
@@ -64,7 +64,7 @@ def test_the_worst_of_several_files_is_named() -> None:
     }
     report = build_report([r for r in results if r.case_id != "e5"], gates, created=UPGRADE_CREATED)
     assert report.verdict == (
-        "gpt-5.5 vs gpt-4o: BLOCKED, cost per successful task +42% (worst of 2 files), "
+        "BLOCKED: gpt-5.5 vs gpt-4o, cost per successful task +42% in b.yaml (worst of 2 files), "
         "quality +30.0 (p = 0.031)"
     )
 
@@ -96,7 +96,7 @@ def test_baseline_only_run() -> None:
     report = build_report(results, {})
     assert report.candidate is None
     assert report.routing is None
-    assert report.verdict == "base: BLOCKED, 1 case failed, 1/2 cases passed"
+    assert report.verdict == "BLOCKED: base, 1 case failed, 1/2 cases passed"
 
 
 def test_order_is_stable_whatever_order_the_workers_finished_in() -> None:
@@ -137,7 +137,7 @@ def test_an_unknown_suffix_says_which_are_known() -> None:
 
 def test_render_report_dispatches_on_the_suffix() -> None:
     report = upgrade_report()
-    assert render_report(report, "r.md").startswith("## ❌ gpt-5.5 vs gpt-4o: BLOCKED")
+    assert render_report(report, "r.md").startswith("## ❌ BLOCKED: gpt-5.5 vs gpt-4o")
     assert render_report(report, "r.json").startswith('{\n  "baseline": "gpt-4o",')
     assert render_report(report, "r.html").startswith("<!DOCTYPE html>")
     assert "routes:\n  extraction: gpt-4o\n" in render_report(report, "routing.yml")
@@ -157,7 +157,7 @@ def test_several_candidates_get_a_verdict_each_and_the_run_is_blocked_by_either(
         ("o4-mini", "PASSED"),
     ]
     assert report.verdict == (
-        "gpt-5.5: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, quality +18.2 (p = 0.36); "
+        "BLOCKED: gpt-5.5: BLOCKED, p95 latency 1320 ms (+65%), 1 case regressed, quality +18.2 (p = 0.36); "
         "o4-mini: PASSED, quality +27.3 (p = 0.031), cost per successful task -85%"
     )
     assert report.pairs[0].failed_gates == ("llm_x.yaml::gate[latency][gpt-5.5]",)

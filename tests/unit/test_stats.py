@@ -214,3 +214,35 @@ def test_bootstrap_switches_method_at_the_budget_without_a_jump() -> None:
 
 def test_bootstrap_of_a_large_constant_sample_is_that_constant() -> None:
     assert bootstrap_mean_ci([2.5] * 5000) == (2.5, 2.5)
+
+
+def test_paired_sample_size_gives_the_power_it_promises() -> None:
+    """Normal differences with sd 10 and mean -5: at the returned size the Wilcoxon test rejects
+    about 80% of the time; at half of it, clearly less often."""
+    from pytest_llmgate.stats import paired_sample_size
+
+    needed = paired_sample_size(10.0, 5.0, 0.05)
+    assert needed is not None
+    rng = random.Random(7)
+
+    def rejection_rate(n: int, trials: int = 400) -> float:
+        hits = sum(
+            wilcoxon_signed_rank([rng.gauss(-5.0, 10.0) for _ in range(n)]) < 0.05 for _ in range(trials)
+        )
+        return hits / trials
+
+    assert 0.72 <= rejection_rate(needed) <= 0.9
+    assert rejection_rate(needed // 2) < 0.65
+
+
+def test_paired_sample_size_edges() -> None:
+    from pytest_llmgate.stats import paired_sample_size
+
+    assert paired_sample_size(0.0, 2.0, 0.05) is None  # no spread: nothing to estimate from
+    assert paired_sample_size(10.0, 0.0, 0.05) is None  # no drop to detect
+    # A huge drop still needs the smallest sample whose exact p-value can fall below alpha.
+    assert paired_sample_size(1.0, 100.0, 0.05) == 6  # 2 / 2**6 < 0.05 <= 2 / 2**5
+    assert paired_sample_size(1.0, 100.0, 0.01) == 8
+    assert paired_sample_size(20.0, 2.0, 0.05) > paired_sample_size(10.0, 2.0, 0.05)  # type: ignore[operator]
+    with pytest.raises(ValueError, match="alpha"):
+        paired_sample_size(1.0, 1.0, 1.5)

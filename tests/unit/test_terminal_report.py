@@ -63,7 +63,9 @@ def test_unknown_price_is_shown_as_unknown_never_zero() -> None:
 def test_quiet_summary_keeps_the_table_gates_and_counts_only() -> None:
     gates = {"llm_x.yaml::gate[quality]": evaluate_gate("quality", RESULTS, GateSettings())}
     lines = list(summary_lines(RESULTS, verbose=False, gates=gates))
-    assert lines[-1] == "cases: 1 passed, 1 regression"
+    assert "cases: 1 passed, 1 regression" in lines
+    # the summary ends with the checklist's failing items and the verdict line of the reports
+    assert lines[-1] == "BLOCKED: cand vs base, 1 case regressed, quality -50.0 (p = 1)"
     assert any(line.startswith("  PASSED  llm_x.yaml::gate[quality]: quality -50.0 points") for line in lines)
     assert not any(line.startswith("regressions") for line in lines)
     assert not any(line.startswith("by tag") for line in lines)

@@ -16,10 +16,11 @@ from pytest_llmgate.assertions.base import (
     evaluate,
     parse_assertion,
     register,
+    sample_passes,
 )
 
 # Modules that register kinds when imported. Adding a family is adding its module here.
-KIND_MODULES = ("text", "structured", "code", "tools", "custom", "rubric")
+KIND_MODULES = ("text", "structured", "code", "tools", "custom", "rubric", "graders")
 
 __all__ = [
     "KIND_MODULES",
@@ -35,6 +36,7 @@ __all__ = [
     "load_kinds",
     "parse_assertion",
     "register",
+    "sample_passes",
 ]
 
 

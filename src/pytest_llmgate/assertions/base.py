@@ -18,7 +18,8 @@ from typing import Any
 from pytest_llmgate.reply import Reply
 
 NEGATION_PREFIX = "not-"
-COMMON_FIELDS = frozenset({"type", "value", "weight", "threshold"})
+COMMON_FIELDS = frozenset({"type", "value", "weight", "threshold", "metric"})
+METRIC_NAME_CHARS = 80
 
 
 class AssertionConfigError(ValueError):
@@ -56,6 +57,12 @@ class AssertionSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     prepared: Any = None
     base_dir: Path | None = None
+    metric: str | None = None  # promptfoo's named metric: the reports average it per model
+
+    @property
+    def metric_only(self) -> bool:
+        """`weight: 0`: evaluated and reported, but it neither fails the case nor moves its score."""
+        return self.weight == 0
 
     def describe(self) -> str:
         """A short label for messages: the type and, where short, the value."""
@@ -87,6 +94,12 @@ class AssertionResult:
     score: float
     reason: str
     weight: float = 1.0
+    metric: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether it can fail the case: a weight-0 assertion is a metric only (promptfoo's meaning)."""
+        return self.weight > 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +108,7 @@ class AssertionResult:
             "score": self.score,
             "reason": self.reason,
             "weight": self.weight,
+            "metric": self.metric,
         }
 
     @classmethod
@@ -105,6 +119,7 @@ class AssertionResult:
             score=float(data["score"]),
             reason=data.get("reason", ""),
             weight=float(data.get("weight", 1.0)),
+            metric=data.get("metric"),
         )
 
 
@@ -212,7 +227,15 @@ def parse_assertion(entry: Any, base_dir: Path | None = None) -> AssertionSpec:
     assert weight is not None
     if weight < 0:
         raise AssertionConfigError(f"weight must be >= 0, got {weight}", "weight")
+    metric = entry.get("metric")
+    if metric is not None and (
+        not isinstance(metric, str) or not metric.strip() or len(metric) > METRIC_NAME_CHARS
+    ):
+        raise AssertionConfigError(
+            f"metric must be a name of 1 to {METRIC_NAME_CHARS} characters, got {metric!r}", "metric"
+        )
     spec = AssertionSpec(
+        metric=metric.strip() if metric is not None else None,
         type=raw_type,
         kind=kind_name,
         negate=negate,
@@ -233,18 +256,22 @@ def evaluate(spec: AssertionSpec, reply: Reply, context: AssertionContext) -> As
     try:
         verdict = kind.check(spec, reply, context)
     except CheckError as exc:
-        return AssertionResult(spec.type, False, 0.0, one_line(f"{spec.type}: {exc}"), spec.weight)
+        return AssertionResult(
+            spec.type, False, 0.0, one_line(f"{spec.type}: {exc}"), spec.weight, spec.metric
+        )
     except Exception as exc:  # a check must not take the session down
         verdict = Verdict(False, 0.0, one_line(f"{spec.type} raised {type(exc).__name__}: {exc}"))
         if spec.negate:
             # An error is not evidence of absence: a negated assertion that errors fails too.
-            return AssertionResult(spec.type, False, 0.0, verdict.reason, spec.weight)
+            return AssertionResult(spec.type, False, 0.0, verdict.reason, spec.weight, spec.metric)
     score = float(verdict.score)
     score = 0.0 if math.isnan(score) else min(1.0, max(0.0, score))
     reason = one_line(verdict.reason)
     if spec.negate:
-        return AssertionResult(spec.type, not verdict.passed, 1.0 - score, f"not ({reason})", spec.weight)
-    return AssertionResult(spec.type, verdict.passed, score, reason, spec.weight)
+        return AssertionResult(
+            spec.type, not verdict.passed, 1.0 - score, f"not ({reason})", spec.weight, spec.metric
+        )
+    return AssertionResult(spec.type, verdict.passed, score, reason, spec.weight, spec.metric)
 
 
 def one_line(text: str) -> str:
@@ -258,3 +285,15 @@ def case_score(results: Sequence[AssertionResult]) -> float:
     if total_weight <= 0:
         return 1.0
     return sum(result.score * result.weight for result in results) / total_weight
+
+
+def sample_passes(results: Sequence[AssertionResult], threshold: float | None = None) -> bool:
+    """Whether one reply passes its case's assertions.
+
+    Without a case threshold every assertion that counts (weight > 0) must pass. With one, the
+    weighted score decides (promptfoo's test-level threshold): a failed low-weight check is then
+    outweighed by the rest, which is what the author asked for by setting it.
+    """
+    if threshold is not None:
+        return case_score(results) >= threshold - 1e-9
+    return all(result.passed for result in results if result.counts)

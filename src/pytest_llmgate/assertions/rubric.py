@@ -42,13 +42,18 @@ JUDGE_REASON_CHARS = 200
 _PASS_WORDS = {"true": True, "pass": True, "yes": True, "false": False, "fail": False, "no": False}
 
 
-def judge_prompt(rubric: str, reply: Reply) -> str:
-    """The judge's prompt; tool calls are shown after the text, since a rubric may be about them."""
+def judged_output(reply: Reply) -> str:
+    """What a judge reads of a reply: its text, then its tool calls (a rubric may be about them)."""
     output = reply.text
     if reply.tool_calls:
         calls = "\n".join(f"- {call.name}({call.arguments})" for call in reply.tool_calls)
         output = f"{output}\n\n[tool calls]\n{calls}".strip()
-    return JUDGE_PROMPT.format(rubric=rubric.strip(), output=output)
+    return output
+
+
+def judge_prompt(rubric: str, reply: Reply) -> str:
+    """The judge's prompt for llm-rubric."""
+    return JUDGE_PROMPT.format(rubric=rubric.strip(), output=judged_output(reply))
 
 
 def parse_judgement(text: str) -> tuple[bool, float, str] | None:

@@ -229,11 +229,9 @@ def render_case(draft: Draft) -> list[str] | str:
         return literal
     if literal:
         body["vars"] = literal
-    lines = _list_item(body, 2)
     if draft.count > 1:
-        lines.append(
-            f"    # weight {draft.count}: seen {draft.count} times (case files take no weight key yet)"
-        )
+        body["weight"] = draft.count  # seen N times: it counts N times in the quality score
+    lines = _list_item(body, 2)
     suggestions = suggest_assertions(draft.first.reply)
     lines.append("    assert:" if any(s.active for s in suggestions) else "    assert: []")
     for suggestion in suggestions:

@@ -1,24 +1,32 @@
 """The HTML report (`--llm-report=report.html`): one self-contained page a reviewer opens.
 
-Everything is in the one file: inline CSS, charts as inline SVG (`report.svg`), no script and no
-reference to the network, so it opens from a CI artifact, offline, years later. Model output is
+Everything is in the one file: inline CSS, charts as inline SVG (`report.svg`), one small inline
+script (filter, search, sort: the page reads fine without it) and no reference to the network,
+so it opens from a CI artifact, offline, years later. Model output is
 untrusted: every piece of text goes through `html.escape` (quotes included, as attribute values
 are built the same way), so a reply containing `<script>` is shown, never run.
 
-Each case gets a side-by-side view of the two models' replies, sample by sample, with the failing
-assertions, errors and budget breaches highlighted; failing cases are open, the others folded.
+Each case shows its prompt, then the two models' replies side by side (word differences marked),
+sample by sample, with the failing assertions, errors and budget breaches under the reply they
+judged; failing cases come first and open, the others folded. A run of 1,000 cases is read
+through the filter (by verdict, with counts), the search box and the sort; the state is kept in
+the URL's fragment (`#filter=regressions&q=total&sort=score`), so a link shows the same view.
 """
 
 from __future__ import annotations
 
+import difflib
 import html
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 
 from pytest_llmgate.gate import FAILED
 from pytest_llmgate.metrics import ModelSummary
+from pytest_llmgate.report.checklist import checklist
 from pytest_llmgate.report.model import (
     BLOCKING_OUTCOMES,
     RunReport,
+    check_text,
     money,
     not_run_line,
     number,
@@ -27,63 +35,99 @@ from pytest_llmgate.report.model import (
     ttft_line,
 )
 from pytest_llmgate.report.routing import Routing, routing_yaml
+from pytest_llmgate.report.scores import score_tables
+from pytest_llmgate.report.since import FLIPS_SHOWN
 from pytest_llmgate.report.svg import cost_quality_chart, latency_chart, score_delta_chart
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome, Sample
 
 CSS = """
-:root { --ok: #2e7d32; --bad: #c62828; --warn: #b26a00; --muted: #6b7280; --line: #e5e7eb;
-  --base: #4c78a8; --cand: #f58518; }
+:root { --ok: #2e7d32; --bad: #c62828; --warn: #92400e; --muted: #4b5563; --line: #d1d5db;
+  --base: #3b6a9e; --cand: #b45309; --fg: #111827; --bg: #f9fafb; --panel: #ffffff; --head: #f3f4f6;
+  --failbg: #fdecea; --ins: #d1fae5; --del: #fee2e2;
+  --badge-ok: #2e7d32; --badge-bad: #c62828; --badge-warn: #92400e; --badge-muted: #4b5563; }
+@media (prefers-color-scheme: dark) {
+  :root { --ok: #81c784; --bad: #ef9a9a; --warn: #fcd34d; --muted: #a3aab5; --line: #374151;
+    --base: #93c5fd; --cand: #fdba74; --fg: #e5e7eb; --bg: #111827; --panel: #1f2937; --head: #273244;
+    --failbg: #3b1d1d; --ins: #14532d; --del: #5b1f1f; }
+}
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-  color: #111827; margin: 0; background: #f9fafb; }
+  color: var(--fg); margin: 0; background: var(--bg); }
 header.verdict { padding: 18px 28px; color: #fff; }
-header.verdict.passed { background: var(--ok); }
-header.verdict.blocked { background: var(--bad); }
+header.verdict.passed { background: var(--badge-ok); }
+header.verdict.blocked { background: var(--badge-bad); }
 header.verdict h1 { margin: 0; font-size: 20px; font-weight: 600; }
-header.verdict p { margin: 4px 0 0; opacity: 0.9; font-size: 12px; }
+header.verdict p { margin: 4px 0 0; font-size: 12px; }
 main { padding: 8px 28px 40px; max-width: 1400px; }
 section { margin-top: 22px; }
 h2 { font-size: 17px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 15px; }
+a { color: var(--base); }
 .scroll { overflow-x: auto; max-width: 100%; }
-table { border-collapse: collapse; background: #fff; font-size: 13px; }
+table { border-collapse: collapse; background: var(--panel); font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f4f6; font-weight: 600; }
+th { background: var(--head); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .status { font-weight: 600; white-space: nowrap; }
-.status.passed { color: var(--ok); }
-.status.failed { color: var(--bad); }
-.status.skipped { color: var(--muted); }
+.status.passed, .status.ok { color: var(--ok); }
+.status.failed, .status.fail { color: var(--bad); }
+.status.skipped, .status.unknown { color: var(--muted); }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
-figure { margin: 0; background: #fff; border: 1px solid var(--line); padding: 8px; }
+figure { margin: 0; background: var(--panel); border: 1px solid var(--line); padding: 8px;
+  max-width: 100%; min-width: 0; }
 figcaption { font-weight: 600; margin-bottom: 4px; }
 svg.chart { font-size: 11px; display: block; max-width: 100%; height: auto; }
 svg .grid { stroke: var(--line); stroke-width: 1; }
 svg .tick, svg .muted { fill: var(--muted); }
-svg .label { fill: #111827; font-weight: 600; }
+svg .label { fill: var(--fg); font-weight: 600; }
+svg a rect:hover { opacity: 0.7; }
 code, pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; }
 pre { white-space: pre-wrap; word-break: break-word; margin: 4px 0; }
-pre.reply { background: #f3f4f6; padding: 6px 8px; max-height: 260px; overflow: auto; }
-details.case { background: #fff; border: 1px solid var(--line); margin: 6px 0; }
+pre.reply { background: var(--head); padding: 6px 8px; max-height: 260px; overflow: auto; }
+pre.reply ins { background: var(--ins); text-decoration: none; }
+pre.reply del { background: var(--del); text-decoration: line-through; }
+.prompt { margin: 4px 10px; padding: 4px 8px; border-left: 3px solid var(--line); }
+.prompt h3 { margin: 2px 0; font-size: 13px; }
+.prompt .role { font-weight: 600; color: var(--muted); font-size: 12px; }
+.prompt pre { background: var(--head); padding: 4px 8px; max-height: 200px; overflow: auto; }
+.controls { position: sticky; top: 0; z-index: 1; background: var(--bg); padding: 6px 0;
+  display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
+.controls button { font: inherit; font-size: 13px; color: var(--fg); background: var(--panel);
+  border: 1px solid var(--line); border-radius: 12px; padding: 2px 10px; cursor: pointer; }
+.controls button[aria-pressed="true"] { background: var(--fg); color: var(--bg); }
+.controls input, .controls select { font: inherit; font-size: 13px; color: var(--fg);
+  background: var(--panel); border: 1px solid var(--line); padding: 2px 6px; }
+.controls input { flex: 1 1 200px; min-width: 0; }
+details.case { background: var(--panel); border: 1px solid var(--line); margin: 6px 0; }
 details.case > summary { padding: 6px 10px; cursor: pointer; }
 details.case.blocking { border-left: 4px solid var(--bad); }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; color: #fff;
-  background: var(--muted); }
-.badge.passed, .badge.improvement { background: var(--ok); }
-.badge.regression, .badge.error, .badge.failed { background: var(--bad); }
-.badge.budget, .badge.already-failing { background: var(--warn); }
+  background: var(--badge-muted); }
+.badge.passed, .badge.improvement { background: var(--badge-ok); }
+.badge.regression, .badge.error, .badge.failed { background: var(--badge-bad); }
+.badge.budget, .badge.already-failing { background: var(--badge-warn); }
 .tag { color: var(--muted); font-size: 12px; }
 .message { margin: 4px 10px; color: var(--muted); }
 .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; padding: 6px 10px 10px; }
+@media (max-width: 700px) { main { padding: 8px 10px 30px; } .pair { grid-template-columns: 1fr; }
+  header.verdict { padding: 12px 10px; } }
 .run { min-width: 0; }
-.run h4 { margin: 4px 0; }
-.run.baseline h4 { color: var(--base); } .run.candidate h4 { color: var(--cand); }
+.run h3 { margin: 4px 0; font-size: 14px; }
+.run.baseline h3 { color: var(--base); } .run.candidate h3 { color: var(--cand); }
 .sample { border-top: 1px dashed var(--line); padding-top: 4px; margin-top: 4px; }
 .stats { color: var(--muted); font-size: 12px; }
 ul.checks { list-style: none; padding: 0; margin: 4px 0; }
 ul.checks li { padding: 1px 6px; margin: 1px 0; }
 ul.checks li.ok { color: var(--ok); }
-ul.checks li.fail { background: #fdecea; color: var(--bad); font-weight: 600; }
+ul.checks li.fail { background: var(--failbg); color: var(--bad); font-weight: 600; }
 .muted { color: var(--muted); }
+@media print {
+  .controls { display: none; }
+  body { background: #fff; color: #000; }
+  header.verdict { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  table, tr, figure, pre, .sample { break-inside: avoid; }
+  pre.reply, .prompt pre { max-height: none; overflow: visible; }
+}
 """
 
 
@@ -124,13 +168,20 @@ def html_lines(report: RunReport) -> Iterator[str]:
         yield "<p>No case ran.</p>"
     else:
         yield from _models_section(report)
+        yield from _since_section(report)
         yield from _gates_section(report)
+        yield from _checklist_section(report)
         yield from _charts_section(report)
         yield from _tags_section(report)
+        for title, table in score_tables(report.results):
+            yield f"<section><h2>{esc(title)}</h2>{_table(*table)}</section>"
         if report.routing is not None:
             yield from _routing_section(report.routing)
+        yield from _adapted_section(report)
         yield from _cases_section(report)
     yield "</main>"
+    if report.results:
+        yield f"<script>{SCRIPT}</script>"
     yield "</body>"
     yield "</html>"
 
@@ -209,6 +260,7 @@ def _models_section(report: RunReport) -> Iterator[str]:
                     f"<p><code>{esc(pair.candidate)}</code> vs <code>{esc(pair.baseline)}</code>: "
                     f"{esc(pair.comparison.describe(report.settings.alpha))}</p>"
                 )
+    yield from _price_sources(report)
     for model in report.unpriced:
         yield (
             f'<p class="muted">Cost of <code>{esc(model)}</code> is unknown (no price, or calls without '
@@ -316,57 +368,424 @@ def _routing_section(routing: Routing) -> Iterator[str]:
     yield "</section>"
 
 
+FILTERS = (
+    ("all", "all"),
+    ("regressions", "regressions"),
+    ("improvements", "improvements"),
+    ("failing-on-both", "failing on both"),
+    ("budget", "budget"),
+    ("errors", "errors"),
+)
+GROUPS = {
+    Outcome.REGRESSION: "regressions",
+    Outcome.IMPROVEMENT: "improvements",
+    Outcome.ALREADY_FAILING: "failing-on-both",
+    Outcome.BUDGET: "budget",
+    Outcome.ERROR: "errors",
+}
+# Failures first: what blocks, then what fails on both, then the rest (file order within each).
+RANK = {
+    Outcome.REGRESSION: 0,
+    Outcome.ERROR: 1,
+    Outcome.BUDGET: 2,
+    Outcome.FAILED: 3,
+    Outcome.ALREADY_FAILING: 4,
+    Outcome.IMPROVEMENT: 5,
+    Outcome.PASSED: 6,
+}
+LAZY_CASES = 200
+"""Past this many cases, folded cases are rendered when opened: a page of 2,000 laid out whole
+(3.4 MB of replies) took seconds to open and scroll."""
+MAX_DIFF_WORDS = 3000  # a longer reply is shown without marks: difflib is quadratic at worst
+
+SCRIPT = """
+(function () {
+  var list = document.getElementById('case-list');
+  if (!list) return;
+  var cases = Array.prototype.slice.call(list.children);
+  var state = {filter: 'all', q: '', sort: 'failures'};
+  var search = document.getElementById('case-search');
+  var sorter = document.getElementById('case-sort');
+  var shown = document.getElementById('case-shown');
+  var buttons = Array.prototype.slice.call(document.querySelectorAll('[data-filter]'));
+  var texts = new WeakMap();
+  function text(c) {
+    var t = folded(c);
+    if (!texts.has(c)) texts.set(c, (c.textContent + ' ' + (t ? t.content.textContent : '')).toLowerCase());
+    return texts.get(c);
+  }
+  function folded(c) { return c.querySelector(':scope > template.lazy'); }
+  function unfold(c) { var t = folded(c); if (t) c.replaceChild(t.content, t); }
+  list.addEventListener('toggle', function (e) { if (e.target.open) unfold(e.target); }, true);
+  window.addEventListener('beforeprint', function () { cases.forEach(unfold); });
+  function num(c, key, missing) {
+    var v = c.getAttribute('data-' + key);
+    return v === null || v === '' ? missing : parseFloat(v);
+  }
+  function by(key, missing, sign) {
+    return function (a, b) {
+      return sign * (num(a, key, missing) - num(b, key, missing)) || num(a, 'order', 0) - num(b, 'order', 0);
+    };
+  }
+  var orders = {
+    failures: by('rank', 9, 1),
+    score: by('score-change', 1e9, 1),
+    cost: by('cost-change', -1e9, -1),
+    latency: by('latency', -1e9, -1)
+  };
+  function apply(save) {
+    var words = state.q.toLowerCase().split(/\\s+/).filter(Boolean);
+    var count = 0;
+    cases.sort(orders[state.sort] || orders.failures);
+    cases.forEach(function (c) {
+      list.appendChild(c);
+      var ok = (state.filter === 'all' || c.getAttribute('data-group') === state.filter) &&
+        words.every(function (w) { return text(c).indexOf(w) >= 0; });
+      c.hidden = !ok;
+      if (ok) count += 1;
+    });
+    buttons.forEach(function (b) {
+      b.setAttribute('aria-pressed', String(b.getAttribute('data-filter') === state.filter));
+    });
+    search.value = state.q;
+    sorter.value = state.sort;
+    shown.textContent = count + ' of ' + cases.length + ' cases shown';
+    if (save && window.history && history.replaceState) {
+      history.replaceState(null, '', '#filter=' + encodeURIComponent(state.filter) +
+        '&q=' + encodeURIComponent(state.q) + '&sort=' + encodeURIComponent(state.sort));
+    }
+  }
+  function fromHash() {
+    var hash = location.hash.slice(1);
+    if (hash.indexOf('=') < 0) return false;
+    hash.split('&').forEach(function (part) {
+      var i = part.indexOf('=');
+      var key = part.slice(0, i), value = decodeURIComponent(part.slice(i + 1).replace(/\\+/g, ' '));
+      if (key in state) state[key] = value;
+    });
+    return true;
+  }
+  function reveal() {
+    var target = location.hash.length > 1 && document.getElementById(location.hash.slice(1));
+    if (!target || !target.classList || !target.classList.contains('case')) return;
+    if (target.hidden) { state.filter = 'all'; state.q = ''; apply(false); }
+    target.open = true;
+    target.scrollIntoView();
+  }
+  buttons.forEach(function (b) {
+    b.addEventListener('click', function () { state.filter = b.getAttribute('data-filter'); apply(true); });
+  });
+  search.addEventListener('input', function () { state.q = search.value; apply(true); });
+  sorter.addEventListener('change', function () { state.sort = sorter.value; apply(true); });
+  window.addEventListener('hashchange', function () { if (fromHash()) apply(false); else reveal(); });
+  window.addEventListener('beforeprint', function () {
+    cases.forEach(function (c) { if (!c.hidden) c.open = true; });
+  });
+  fromHash();
+  apply(false);
+  reveal();
+})();
+"""
+
+
 def _cases_section(report: RunReport) -> Iterator[str]:
     failing = sum(result.outcome in BLOCKING_OUTCOMES for result in report.results)
     yield '<section id="cases"><h2>Cases</h2>'
     yield (
-        f'<p class="muted">{len(report.results)} cases, {failing} failing (open below); '
-        "each shows the two models' replies side by side.</p>"
+        f'<p class="muted">{len(report.results)} cases, {failing} failing (first, and open); '
+        "each shows its prompt, then the two models' replies side by side, what differs marked.</p>"
     )
+    counts = {name: 0 for name, _ in FILTERS}
+    counts["all"] = len(report.results)
+    for result in report.results:
+        group = GROUPS.get(result.outcome)
+        if group is not None:
+            counts[group] += 1
+    yield '<div class="controls" role="search">'
+    for name, label in FILTERS:
+        pressed = "true" if name == "all" else "false"
+        yield (
+            f'<button type="button" data-filter="{name}" aria-pressed="{pressed}">'
+            f"{esc(label)} ({counts[name]})</button>"
+        )
+    yield (
+        '<input type="search" id="case-search" placeholder="search id, tag, prompt, reply" '
+        'aria-label="search the cases by id, tag, prompt or reply text">'
+    )
+    yield (
+        '<select id="case-sort" aria-label="sort the cases">'
+        '<option value="failures">failures first</option>'
+        '<option value="score">score change (worst first)</option>'
+        '<option value="cost">cost change (largest first)</option>'
+        '<option value="latency">latency (slowest first)</option></select>'
+    )
+    yield f'<span id="case-shown" class="muted" aria-live="polite">{len(report.results)} cases</span>'
+    yield "</div>"
+    yield '<div id="case-list">'
     blocking = {id(result) for result in report.failed_cases}
-    for index, result in enumerate(report.results):
-        yield from _case(index, result, id(result) in blocking)
+    order = sorted(
+        range(len(report.results)), key=lambda index: (RANK.get(report.results[index].outcome, 9), index)
+    )
+    lazy = len(report.results) > LAZY_CASES
+    for index in order:
+        result = report.results[index]
+        yield from _case(index, result, id(result) in blocking, lazy=lazy)
+    yield "</div>"
     yield "</section>"
 
 
-def _case(index: int, result: CaseResult, blocking: bool) -> Iterator[str]:
+def case_anchor(index: int) -> str:
+    """The id of a case's element: chart bars and the verdict link to it."""
+    return f"case-{index}"
+
+
+def _case(index: int, result: CaseResult, blocking: bool, lazy: bool = False) -> Iterator[str]:
+    """One case, whole: the only place a case is rendered (a paged or lazily rendered report
+    renders each case with this function too).
+
+    `lazy`: a folded case's body goes in an inert `<template>`, put in place when it is first
+    opened (see SCRIPT's `unfold`); the browser then lays out only the open cases.
+    """
     classes = "case blocking" if blocking else "case"
     is_open = " open" if result.outcome in BLOCKING_OUTCOMES else ""
     tags = "".join(f' <span class="tag">#{esc(tag)}</span>' for tag in result.tags)
     scores = " → ".join(f"{100 * run.score:.0f}" for run in result.runs)
     versus = "" if result.candidate is None else f' <span class="muted">{esc(result.candidate.model)}</span>'
-    yield f'<details class="{classes}" id="case-{index}"{is_open}>'
+    data = {
+        "group": GROUPS.get(result.outcome, "other"),
+        "rank": str(RANK.get(result.outcome, 9)),
+        "order": str(index),
+        "score-change": _data_number(
+            None if result.candidate is None else 100 * (result.candidate.score - result.baseline.score)
+        ),
+        "cost-change": _data_number(_cost_change(result)),
+        "latency": _data_number(_mean_latency(result.candidate or result.baseline)),
+    }
+    attributes = "".join(f' data-{key}="{esc(value)}"' for key, value in data.items())
+    yield f'<details class="{classes}" id="{case_anchor(index)}"{attributes}{is_open}>'
     yield (
         f'<summary><span class="badge {esc(result.outcome)}">{esc(result.outcome)}</span> '
         f"<code>{esc(result.file)}::{esc(result.case_id)}</code>{tags}{versus} "
         f'<span class="muted">score {esc(scores)}</span></summary>'
     )
+    folded = lazy and not is_open
+    if folded:
+        yield '<template class="lazy">'
     if result.message and result.outcome != Outcome.PASSED:
         yield f'<pre class="message">{esc(result.message)}</pre>'
+    yield from _prompt(result.prompt)
     yield '<div class="pair">'
-    yield from _run(result.baseline, "baseline")
+    yield from _run(result.baseline, "baseline", result.candidate)
     if result.candidate is not None:
-        yield from _run(result.candidate, "candidate")
+        yield from _run(result.candidate, "candidate", result.baseline)
     else:
-        yield '<div class="run candidate"><h4>no candidate</h4></div>'
+        yield '<div class="run candidate"><h3>no candidate</h3></div>'
     yield "</div>"
+    if folded:
+        yield "</template>"
     yield "</details>"
 
 
-def _run(run: ModelRun, role: str) -> Iterator[str]:
-    verdict = "passed" if run.passed else "failed"
-    yield f'<div class="run {role}">'
-    yield (
-        f"<h4>{esc(role)} · <code>{esc(run.model)}</code> · "
-        f'<span class="status {verdict}">{verdict}</span> '
-        f'<span class="muted">score {100 * run.score:.0f}, pass rate {run.pass_rate:.0%}</span></h4>'
-    )
-    for number_, sample in enumerate(run.samples, start=1):
-        yield from _sample(sample, number_ if len(run.samples) > 1 else None)
+def _data_number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _cost_change(result: CaseResult) -> float | None:
+    if result.candidate is None:
+        return None
+    base, cand = result.baseline.cost_usd, result.candidate.cost_usd
+    return None if base is None or cand is None else cand - base
+
+
+def _mean_latency(run: ModelRun) -> float | None:
+    answered = [sample.latency_ms for sample in run.samples if sample.reply is not None]
+    return sum(answered) / len(answered) if answered else None
+
+
+def _prompt(messages: Sequence[Mapping[str, object]]) -> Iterator[str]:
+    """The messages the models were sent; content given as parts shows its text parts."""
+    if not messages:
+        return
+    yield '<div class="prompt"><h3>Prompt</h3>'
+    for message in messages:
+        yield (
+            f'<div class="message-in"><span class="role">{esc(message.get("role", ""))}</span>'
+            f"<pre>{esc(_content_text(message.get('content')))}</pre></div>"
+        )
     yield "</div>"
 
 
-def _sample(sample: Sample, position: int | None) -> Iterator[str]:
+def _content_text(content: object) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, Mapping):
+                text = part.get("text")
+                parts.append(str(text) if isinstance(text, str) else f"[{part.get('type', 'part')}]")
+            else:
+                parts.append(str(part))
+        return "\n".join(parts)
+    return str(content)
+
+
+_TOKEN = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(before: str, after: str, tag: str = "ins") -> str:
+    """`after` escaped, the words not in `before` wrapped in `<ins>` (or `<del>`, for the
+    baseline's side): what changed between the two replies, at a glance."""
+    old, new = _TOKEN.findall(before), _TOKEN.findall(after)
+    if len(old) > MAX_DIFF_WORDS or len(new) > MAX_DIFF_WORDS or before == after:
+        return esc(after)
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    out: list[str] = []
+    for op, _, _, start, end in matcher.get_opcodes():
+        chunk = esc("".join(new[start:end]))
+        if op == "equal" or not chunk.strip():
+            out.append(chunk)
+        elif op in ("replace", "insert"):
+            out.append(f"<{tag}>{chunk}</{tag}>")
+    return "".join(out)
+
+
+def _cost_text(sample: Sample) -> str:
+    """The cost, where its price came from, and the API's own figure beside it when both exist."""
+    text = money(sample.cost_usd)
+    if sample.price_source:
+        text += f" ({sample.price_source})"
+    computed = sample.input_cost_usd is not None and sample.output_cost_usd is not None
+    if computed and sample.reported_cost_usd is not None:
+        text += f", API reported {money(sample.reported_cost_usd)}"
+    return text
+
+
+def _price_sources(report: RunReport) -> Iterator[str]:
+    """Which price each model's costs rest on: a stale table or a typo is then visible."""
+    sources: dict[str, list[str]] = {}
+    for result in report.results:
+        for run in result.runs:
+            for sample in run.samples:
+                if sample.price_source and sample.price_source not in sources.setdefault(run.model, []):
+                    sources[run.model].append(sample.price_source)
+    if not sources:
+        return
+    parts = [
+        f"<code>{esc(model)}</code>: {esc('; '.join(found) or 'no price')}"
+        for model, found in sources.items()
+    ]
+    yield f"<p>Prices: {' · '.join(parts)}.</p>"
+
+
+def _since_section(report: RunReport) -> Iterator[str]:
+    since = report.since
+    if since is None:
+        return
+    yield '<section id="since"><h2>Since the previous run</h2>'
+    yield (
+        f'<p class="muted">Compared with the run of {esc(since.previous_created)}: '
+        f"{esc(since.previous_verdict)}</p>"
+    )
+    rows = [
+        [
+            change.model,
+            change.role,
+            number(change.quality_before, ".1f"),
+            number(change.quality_after, ".1f"),
+            money(change.cost_per_success_before),
+            money(change.cost_per_success_after),
+            percent(change.cost_change, "+.0%"),
+            number(change.p95_before, ".0f"),
+            number(change.p95_after, ".0f"),
+        ]
+        for change in since.models
+    ]
+    yield _table(
+        [
+            "model",
+            "role",
+            "quality then",
+            "quality now",
+            "$/success then",
+            "$/success now",
+            "change",
+            "p95 ms then",
+            "p95 ms now",
+        ],
+        rows,
+        numeric=range(2, 9),
+    )
+    yield f"<p>{esc(since.lines()[-1])}.</p>"
+    if since.flips:
+        items = "".join(
+            f"<li><code>{esc(flip.case)}</code> ({esc(flip.model)}): "
+            f"{esc(flip.before)} → {esc(flip.after)}</li>"
+            for flip in since.flips[:FLIPS_SHOWN]
+        )
+        more = len(since.flips) - FLIPS_SHOWN
+        yield f"<ul>{items}</ul>" + (
+            f'<p class="muted">… and {more} more in the JSON report.</p>' if more > 0 else ""
+        )
+    yield "</section>"
+
+
+def _checklist_section(report: RunReport) -> Iterator[str]:
+    items = checklist(report)
+    failing = sum(item.status == "fail" for item in items)
+    yield '<section id="checklist"><h2>Pre-upgrade checklist</h2>'
+    yield (
+        f'<p class="muted">{len(items)} items, {failing} to act on, answered from what this run measured.</p>'
+    )
+    yield '<div class="scroll"><table><thead><tr><th>status</th><th>item</th><th>measured</th>'
+    yield "<th>what to do</th></tr></thead><tbody>"
+    for item in items:
+        yield (
+            f'<tr id="check-{esc(item.name)}"><td class="status {esc(item.status)}">{esc(item.mark)}</td>'
+            f"<td><code>{esc(item.name)}</code> {esc(item.title)}</td><td>{esc(item.value)}</td>"
+            f"<td>{esc(item.action)}</td></tr>"
+        )
+    yield "</tbody></table></div></section>"
+
+
+def _adapted_section(report: RunReport) -> Iterator[str]:
+    from pytest_llmgate.report.terminal import adapted_lines
+
+    lines = [line.removeprefix("params adapted: ") for line in adapted_lines(report.results)]
+    if not lines:
+        return
+    yield '<section id="adapted"><h2>Adapted parameters</h2>'
+    yield "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
+    yield "</section>"
+
+
+def _run(run: ModelRun, role: str, other: ModelRun | None = None) -> Iterator[str]:
+    """One model's samples; `other` is the run its replies are diffed against, word by word."""
+    verdict = "passed" if run.passed else "failed"
+    yield f'<div class="run {role}">'
+    yield (
+        f"<h3>{esc(role)} · <code>{esc(run.model)}</code> · "
+        f'<span class="status {verdict}">{verdict}</span> '
+        f'<span class="muted">score {100 * run.score:.0f}, pass rate {run.pass_rate:.0%}</span></h3>'
+    )
+    for number_, sample in enumerate(run.samples, start=1):
+        counterpart = None
+        if other is not None and other.samples:
+            counterpart = other.samples[min(number_, len(other.samples)) - 1]
+        yield from _sample(
+            sample,
+            number_ if len(run.samples) > 1 else None,
+            counterpart,
+            "del" if role == "baseline" else "ins",
+        )
+    yield "</div>"
+
+
+def _sample(
+    sample: Sample, position: int | None, counterpart: Sample | None = None, diff_tag: str = "ins"
+) -> Iterator[str]:
     yield '<div class="sample">'
     parts = [f"{sample.latency_ms:.0f} ms"]
     if sample.reply is not None:
@@ -377,7 +796,7 @@ def _sample(sample: Sample, position: int | None) -> Iterator[str]:
         )
         if sample.reply.finish_reason:
             parts.append(f"finish {sample.reply.finish_reason}")
-    parts.append(money(sample.cost_usd))
+    parts.append(_cost_text(sample))
     parts.append(f"score {sample.score:.2f}")
     if sample.attempts > 1:
         parts.append(f"{sample.attempts} attempts")
@@ -388,7 +807,9 @@ def _sample(sample: Sample, position: int | None) -> Iterator[str]:
     if sample.reply is not None:
         reply = sample.reply
         if reply.text:
-            yield f'<pre class="reply">{esc(reply.text)}</pre>'
+            other = counterpart.reply.text if counterpart is not None and counterpart.reply else None
+            shown = esc(reply.text) if not other else word_diff(other, reply.text, diff_tag)
+            yield f'<pre class="reply">{shown}</pre>'
         if reply.refusal:
             yield f'<pre class="reply">refusal: {esc(reply.refusal)}</pre>'
         for call in reply.tool_calls:
@@ -402,7 +823,7 @@ def _sample(sample: Sample, position: int | None) -> Iterator[str]:
         )
     for check in sample.assertions:
         mark, cls = ("✓", "ok") if check.passed else ("✗", "fail")
-        checks.append(f'<li class="{cls}">{mark} {esc(check.type)}: {esc(check.reason)}</li>')
+        checks.append(f'<li class="{cls}">{mark} {esc(check_text(check.type, check.reason))}</li>')
     for breach in sample.breaches:
         checks.append(f'<li class="fail">✗ budget {esc(breach.describe())}</li>')
     checks.extend(f'<li class="muted">note: {esc(note)}</li>' for note in sample.notes)

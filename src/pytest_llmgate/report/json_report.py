@@ -19,8 +19,10 @@ from typing import Any
 
 from pytest_llmgate.comparison import CONFIDENCE, QualityComparison
 from pytest_llmgate.metrics import ModelSummary
+from pytest_llmgate.report.checklist import checklist
 from pytest_llmgate.report.model import PairReport, RunReport, TagReport, case_blocks
 from pytest_llmgate.report.routing import Blend, Route, Routing, routing_yaml
+from pytest_llmgate.report.scores import json_scores
 from pytest_llmgate.results import CaseResult, ModelRun
 
 SCHEMA_VERSION = 3
@@ -80,6 +82,10 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "cases": [case_dict(result, report) for result in report.results],
         "interrupted": report.interrupted,
         "not_run": list(report.not_run),
+        "production": {"timeout_s": report.production_timeout_s},
+        "since": None if report.since is None else report.since.to_dict(),
+        "checklist": [item.to_dict() for item in checklist(report)],
+        **json_scores(report.results),
     }
     plain: dict[str, Any] = _plain(data)
     return plain

@@ -46,7 +46,13 @@ def run_properties(role: str, run: ModelRun) -> list[tuple[str, object]]:
     errors = sum(sample.error is not None for sample in run.samples)
     if errors:
         values.append(("errors", errors))
-    return [(f"llm_{role}_{name}", value) for name, value in values if value is not None]
+    return [(f"llm_{role}_{name}", _clean(value)) for name, value in values if value is not None]
+
+
+def _clean(value: object) -> object:
+    """A float without its binary noise: 0.0006425, not 0.0006425000000000001 (12 significant
+    digits are more than any price or latency has)."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def _total(samples: Sequence[Sample], field: str) -> int | None:

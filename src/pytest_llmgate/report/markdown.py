@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from pytest_llmgate.gate import FAILED, PASSED
 from pytest_llmgate.metrics import ModelSummary
+from pytest_llmgate.report.checklist import checklist
 from pytest_llmgate.report.model import (
     BLOCKING_OUTCOMES,
     RunReport,
@@ -20,12 +21,16 @@ from pytest_llmgate.report.model import (
     money,
     not_run_line,
     number,
+    outcome_counts_text,
     percent,
     reply_excerpt,
     summary_key,
     ttft_line,
 )
 from pytest_llmgate.report.routing import Routing, routing_yaml
+from pytest_llmgate.report.scores import score_tables
+from pytest_llmgate.report.since import FLIPS_SHOWN
+from pytest_llmgate.results import CaseResult
 
 STATUS_MARK = {PASSED: "✅ passed", FAILED: "❌ failed"}
 MAX_FAILING_CASES = 50  # a PR comment is limited in size; the HTML and JSON reports hold the rest
@@ -58,12 +63,56 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: 
     return "\n".join(lines)
 
 
-def render_markdown(report: RunReport) -> str:
-    """The whole report as Markdown text, ending with a newline."""
-    return "\n".join(markdown_lines(report)) + "\n"
+MAX_CHARS = 60_000  # GitHub refuses a comment over 65,536 characters; room for a bot's own text
+TOP_REGRESSIONS = 10  # failing cases shown outside <details>
+MAX_GATES_SHOWN = 20  # gate rows in the main table (failed first); the rest in <details>
 
 
-def markdown_lines(report: RunReport) -> Iterator[str]:
+def render_markdown(report: RunReport, limit: int = MAX_CHARS) -> str:
+    """The whole report as Markdown text, ending with a newline, under `limit` characters."""
+    return "\n".join(markdown_lines(report, limit)) + "\n"
+
+
+def markdown_lines(report: RunReport, limit: int = MAX_CHARS) -> Iterator[str]:
+    """The headline, the models, the gates, the checklist and the top regressions always; the
+    long parts (by tag, routing, every failing case, gate details) in `<details>`, each only if
+    it fits within `limit`, and a last line naming what was cut and where the full report is."""
+    head = list(_head_lines(report))
+    if not report.results:
+        yield from head
+        return
+    optional = list(_optional_blocks(report))
+    reserve = 600  # the "cut" line and the outcome counts
+    used = sum(len(line) + 1 for line in head) + reserve
+    cut: list[str] = []
+    kept: list[list[str]] = []
+    for name, choices in optional:
+        for index, (partial, block) in enumerate(choices):
+            size = sum(len(line) + 1 for line in block)
+            if used + size <= limit:
+                kept.append(block)
+                used += size
+                if index:
+                    cut.append(partial)
+                break
+        else:
+            cut.append(name)
+    yield from head
+    for block in kept:
+        yield from block
+    yield ""
+    yield f"Cases: {escape(outcome_counts_text(report.outcome_counts()))}."
+    if cut:
+        yield ""
+        yield (
+            f"<sub>Cut to stay within GitHub's comment limit: {escape(', '.join(cut))}. The full report "
+            "is the HTML or JSON report of this run (pytest --llm-report=report.html), "
+            "e.g. the CI job's artifact.</sub>"
+        )
+
+
+def _head_lines(report: RunReport) -> Iterator[str]:
+    """What every PR comment shows, whatever the size of the run."""
     mark = "❌" if report.blocked else "✅"
     yield f"## {mark} {escape(report.verdict)}"
     yield ""
@@ -110,26 +159,95 @@ def markdown_lines(report: RunReport) -> Iterator[str]:
     for model in report.unpriced:
         yield ""
         yield f"Cost of `{escape(model)}` is unknown (no price, or calls without usage): n/a, never 0."
+    if report.since is not None:
+        yield ""
+        yield f"### Since the previous run ({escape(report.since.previous_created)})"
+        yield ""
+        yield from (f"- {escape(line)}" for line in report.since.lines())
     if report.gates:
         yield ""
         yield "### Gates"
         yield ""
         yield from gate_lines(report)
+    yield ""
+    yield "### Pre-upgrade checklist"
+    yield ""
+    yield md_table(["", "item", "measured", "what to do"], checklist_rows(report))
+    yield ""
+    yield from failing_case_lines(report, TOP_REGRESSIONS)
+
+
+def _details(summary: str, lines: Sequence[str]) -> list[str]:
+    return ["", f"<details><summary>{escape(summary)}</summary>", "", *lines, "", "</details>"]
+
+
+Choices = list[tuple[str, list[str]]]
+
+
+def _optional_blocks(report: RunReport) -> Iterator[tuple[str, Choices]]:
+    """(what it is, its versions largest first: (what the version leaves out, its lines)), in the
+    order they are kept while they fit."""
+    failing = [result for result in report.results if result.outcome in BLOCKING_OUTCOMES]
+    if len(failing) > TOP_REGRESSIONS:
+        rest = failing[TOP_REGRESSIONS:]
+        choices = []
+        # All of them if they fit, else as many as fit of a few sizes (a row is ~100-400 chars).
+        for size in sorted({len(rest), *(n for n in (200, 100, 40) if n < len(rest))}, reverse=True):
+            lines = [failing_table(report, rest[:size])]
+            if size < len(rest):
+                lines += ["", f"… and {len(rest) - size} more: see the HTML or JSON report."]
+            choices.append(
+                (f"{len(rest) - size} failing cases", _details(f"The other {len(rest)} failing cases", lines))
+            )
+        yield f"the other {len(rest)} failing cases", choices
+    if len(report.gates) > MAX_GATES_SHOWN:
+        rows = [
+            [f"`{nodeid}`", STATUS_MARK.get(check.status, f"⏭️ {check.status}"), check.summary]
+            for nodeid, check in report.gates
+        ]
+        yield (
+            "the table of all gates",
+            [
+                (
+                    "",
+                    _details(
+                        f"All {len(report.gates)} gates", [md_table(["gate", "verdict", "numbers"], rows)]
+                    ),
+                )
+            ],
+        )
+    details = [
+        line
+        for nodeid, check in report.gates
+        if check.status == FAILED and check.details
+        for line in (f"**{escape(nodeid)}**", "", *(f"- {escape(line)}" for line in check.details), "")
+    ]
+    if details:
+        yield "the failed gates' details", [("", _details("Failed gates: details", details))]
     if report.tags and any(result.tags for result in report.results):
-        yield ""
-        yield "### By tag"
-        yield ""
-        yield tag_table(report)
+        yield "the by-tag table", [("", _details(f"By tag ({len(report.tags)} tags)", [tag_table(report)]))]
+    for title, table in score_tables(report.results):
+        yield title, [("", _details(title, [md_table(*table)]))]
     if report.routing is not None:
-        yield ""
-        yield "### Routing recommendation"
-        yield ""
-        yield from routing_lines(report.routing)
-    yield ""
-    yield from failing_case_lines(report)
-    counts = ", ".join(f"{count} {outcome}" for outcome, count in report.outcome_counts().items())
-    yield ""
-    yield f"Cases: {escape(counts)}."
+        yield (
+            "the routing recommendation",
+            [("", _details("Routing recommendation", list(routing_lines(report.routing))))],
+        )
+    if report.since is not None and report.since.flips:
+        flips = [
+            f"- `{escape(flip.case)}` ({escape(flip.model)}): {flip.before} → {flip.after}"
+            for flip in report.since.flips[:FLIPS_SHOWN]
+        ]
+        if len(report.since.flips) > FLIPS_SHOWN:
+            flips.append(f"- … and {len(report.since.flips) - FLIPS_SHOWN} more in the JSON report")
+        yield (
+            "the verdict flips",
+            [("", _details(f"Verdict flips since the previous run ({len(report.since.flips)})", flips))],
+        )
+
+
+def checklist_rows(report: RunReport) -> list[list[str]]:
+    return [[item.mark, f"`{item.name}`", item.value, item.action] for item in checklist(report)]
 
 
 def model_table(
@@ -174,20 +292,23 @@ def model_table(
 
 
 def gate_lines(report: RunReport) -> Iterator[str]:
+    """The gate table: every gate of a small run; of a large one the failed first, up to
+    MAX_GATES_SHOWN rows (all of them are in `<details>` below)."""
+    gates = sorted(report.gates, key=lambda item: item[1].status != FAILED)
     rows = [
         [f"`{nodeid}`", STATUS_MARK.get(check.status, f"⏭️ {check.status}"), check.summary]
-        for nodeid, check in report.gates
+        for nodeid, check in gates[:MAX_GATES_SHOWN]
     ]
+    if len(gates) <= MAX_GATES_SHOWN:
+        rows = [
+            [f"`{nodeid}`", STATUS_MARK.get(check.status, f"⏭️ {check.status}"), check.summary]
+            for nodeid, check in report.gates
+        ]
     yield md_table(["gate", "verdict", "numbers"], rows)
-    for nodeid, check in report.gates:
-        if check.status != FAILED or not check.details:
-            continue
+    if len(gates) > MAX_GATES_SHOWN:
+        failed = sum(check.status == FAILED for _, check in gates)
         yield ""
-        yield f"<details><summary>{escape(nodeid)}: details</summary>"
-        yield ""
-        yield from (f"- {escape(line)}" for line in check.details)
-        yield ""
-        yield "</details>"
+        yield f"{len(gates)} gates, {failed} failed; {MAX_GATES_SHOWN} shown (the failed first)."
 
 
 def tag_table(report: RunReport) -> str:
@@ -262,15 +383,24 @@ def routing_lines(routing: Routing) -> Iterator[str]:
     yield "</details>"
 
 
-def failing_case_lines(report: RunReport) -> Iterator[str]:
+def failing_case_lines(report: RunReport, limit: int = MAX_FAILING_CASES) -> Iterator[str]:
+    """The top failing cases (file order within the worst outcomes first), `limit` of them."""
     failing = [result for result in report.results if result.outcome in BLOCKING_OUTCOMES]
     if not failing:
         yield "No regressions, budget breaches or errors."
         return
-    yield f"### Regressions and failures ({len(failing)})"
+    title = "Top regressions and failures" if len(failing) > limit else "Regressions and failures"
+    yield f"### {title} ({len(failing)})"
     yield ""
+    yield failing_table(report, failing[:limit])
+    if len(failing) > limit:
+        yield ""
+        yield f"{limit} of {len(failing)} shown; the others below."
+
+
+def failing_table(report: RunReport, failing: Sequence[CaseResult]) -> str:
     rows = []
-    for result in failing[:MAX_FAILING_CASES]:
+    for result in failing:
         run = judged_run(result)
         checks = failing_checks(run) or [result.message]
         blocking = result in report.failed_cases
@@ -283,7 +413,4 @@ def failing_case_lines(report: RunReport) -> Iterator[str]:
                 reply_excerpt(run),
             ]
         )
-    yield md_table(["case", "outcome", "model", "failing check", "reply excerpt"], rows)
-    if len(failing) > MAX_FAILING_CASES:
-        yield ""
-        yield f"… and {len(failing) - MAX_FAILING_CASES} more: see the JSON or HTML report."
+    return md_table(["case", "outcome", "model", "failing check", "reply excerpt"], rows)

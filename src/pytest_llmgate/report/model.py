@@ -20,6 +20,7 @@ from pytest_llmgate.gate import FAILED, GATE_NAMES, GateCheck
 from pytest_llmgate.metrics import (
     JudgeSummary,
     ModelSummary,
+    format_usd,
     judge_summary,
     model_summaries,
     output_token_inflation,
@@ -29,6 +30,7 @@ from pytest_llmgate.metrics import (
     unpriced_models,
 )
 from pytest_llmgate.report.routing import Routing, recommend_routing
+from pytest_llmgate.report.since import RunDelta, run_delta
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
 
 PASSED_VERDICT, BLOCKED_VERDICT, INTERRUPTED_VERDICT = "PASSED", "BLOCKED", "INTERRUPTED"
@@ -98,6 +100,8 @@ class RunReport:
     not_run: tuple[str, ...] = ()  # node ids of the cases and gates an interrupted session never ran
     pairs: tuple[PairReport, ...] = ()  # each (baseline, candidate) judged on its own
     judge: JudgeSummary | None = None  # the llm-rubric judge's calls and cost; None without any
+    production_timeout_s: float | None = None  # llmgate.yaml `production: {timeout_s}`
+    since: RunDelta | None = None  # what changed since an earlier run (--llm-compare-report)
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -152,6 +156,9 @@ def build_report(
     created: datetime | None = None,
     plugin_version: str = __version__,
     not_run: Sequence[str] | None = None,
+    production_timeout_s: float | None = None,
+    previous: Mapping[str, object] | None = None,
+    since: RunDelta | None = None,
 ) -> RunReport:
     """The report of a session: `gates` maps a gate item's node id to its check.
 
@@ -159,6 +166,8 @@ def build_report(
     the routing recommendation and `per_case` (the session-wide settings: a file's own `gate:`
     applies to its gate items, which are already judged); `created` defaults to now. `not_run`
     is given when the session was interrupted: the node ids of the items that never ran.
+    `previous` is the JSON report of an earlier run to compare with (or `since`, the comparison
+    already made, when a report is rebuilt from its JSON).
     """
     settings = settings or GateSettings()
     ordered = tuple(sorted(results, key=lambda result: (result.file_nodeid or result.file, result.case_id)))
@@ -191,19 +200,26 @@ def build_report(
     )
     title = f"{candidate} vs {baseline}" if candidate else baseline
     if several:
-        verdict = "; ".join(pair.verdict for pair in pairs)
+        verdict = f"{status}: " + "; ".join(pair.verdict for pair in pairs)
         if not_run is not None:
-            verdict = f"{title}: {status} ({interruption_text(len(ordered), not_run)}); {verdict}"
+            verdict = f"{status}: {title} ({interruption_text(len(ordered), not_run)}); " + "; ".join(
+                pair.verdict for pair in pairs
+            )
     else:
         verdict = verdict_line(
-            title,
-            status if not_run is None else f"{status} ({interruption_text(len(ordered), not_run)})",
+            title if not_run is None else f"{title} ({interruption_text(len(ordered), not_run)})",
+            status,
             [check for _, check in gate_items if check.status == FAILED],
             failed_cases,
             comparison,
             summaries,
+            gate_ids=[nodeid for nodeid, check in gate_items if check.status == FAILED],
         )
+    if since is None and previous is not None:
+        since = run_delta(previous, ordered, summaries)
     return RunReport(
+        production_timeout_s=production_timeout_s,
+        since=since,
         pairs=pairs,
         judge=judge_summary(ordered),
         results=ordered,
@@ -270,6 +286,8 @@ def build_pairs(
             failed_cases,
             comparison,
             summaries,
+            gate_ids=list(failed_gates),
+            status_first=len(pairs) == 1,
         )
         reports.append(
             PairReport(
@@ -352,8 +370,15 @@ def verdict_line(
     failed_cases: Sequence[CaseResult],
     comparison: QualityComparison | None,
     summaries: Sequence[ModelSummary],
+    gate_ids: Sequence[str] = (),
+    status_first: bool = True,
 ) -> str:
-    """E.g. "gpt-5.5 vs gpt-4o: BLOCKED, cost per successful task +42%, quality +1.1 (p = 0.38)".
+    """E.g. "BLOCKED: gpt-5.5 vs gpt-4o, cost per successful task +42%, quality +1.1 (p = 0.38)".
+
+    The status comes first (a reader of a PR comment stops at the first word); the pairs of a
+    run with several candidates say theirs after their name ("gpt-5.5: BLOCKED, ...") inside a
+    line that starts with the run's. `gate_ids` are the failed checks' node ids, in the same
+    order, so a number quoted from the worst of several files names that file.
 
     BLOCKED names each failed gate's headline number (the worst file's, when several files failed
     the same gate) and the failing cases; the quality difference over all cases always follows,
@@ -362,14 +387,20 @@ def verdict_line(
     """
     parts: list[str] = []
     by_name: dict[str, list[GateCheck]] = {}
-    for check in failed:
+    where: dict[int, str] = {}
+    for index, check in enumerate(failed):
         by_name.setdefault(check.name, []).append(check)
+        if index < len(gate_ids):
+            where[id(check)] = gate_ids[index].rsplit("::", 1)[0].rsplit("/", 1)[-1]
     for name in sorted(by_name, key=lambda name: (*GATE_NAMES, name).index(name)):
         checks = by_name[name]
         worst = max(checks, key=_badness)
         text = gate_headline(worst)
         if len(checks) > 1:
-            text += f" (worst of {len(checks)} files)"
+            named = where.get(id(worst))
+            text += (
+                f" in {named} (worst of {len(checks)} files)" if named else f" (worst of {len(checks)} files)"
+            )
         parts.append(text)
     if failed_cases:
         counts: dict[str, int] = {}
@@ -387,7 +418,8 @@ def verdict_line(
     if len(summaries) == 1:
         only = summaries[0]
         parts.append(f"{only.passed}/{only.cases} cases passed")
-    return f"{title}: {status}" + "".join(f", {part}" for part in parts)
+    head = f"{status}: {title}" if status_first else f"{title}: {status}"
+    return head + "".join(f", {part}" for part in parts)
 
 
 _OUTCOME_WORDS = {
@@ -480,7 +512,29 @@ def percent(value: float | None, spec: str = ".0%") -> str:
 
 
 def money(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"${value:.5f}"
+    """Dollars as the gate messages and the terminal write them (`metrics.format_usd`): one format
+    in every report, so "$0.00068" and "$0.000685" never stand for the same number."""
+    return "n/a" if value is None or not math.isfinite(value) else format_usd(value)
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 regression", "3 improvements", "2 budget breaches", "2 already-failing"."""
+    if count == 1:
+        return f"{count} {_SINGULAR.get(word, word)}"
+    if word in _PLURALS:
+        return f"{count} {_PLURALS[word]}"
+    if word.endswith(("ed", "-failing")):
+        return f"{count} {word}"
+    return f"{count} {word}es" if word.endswith(("s", "x", "ch", "sh")) else f"{count} {word}s"
+
+
+_SINGULAR = {Outcome.BUDGET: "budget breach"}
+_PLURALS = {Outcome.BUDGET: "budget breaches"}
+
+
+def outcome_counts_text(counts: Mapping[str, int]) -> str:
+    """E.g. "3 improvements, 1 regression, 7 passed"."""
+    return ", ".join(plural(count, outcome) for outcome, count in counts.items())
 
 
 def judged_run(result: CaseResult) -> ModelRun:
@@ -499,9 +553,14 @@ def failing_checks(run: ModelRun) -> list[str]:
         if sample.error is not None:
             lines.append(f"{prefix}{sample.error_kind or 'call'} error: {sample.error}")
         failed = [check for check in sample.assertions if not check.passed]
-        lines.extend(f"{prefix}{check.type}: {check.reason}" for check in failed)
+        lines.extend(f"{prefix}{check_text(check.type, check.reason)}" for check in failed)
         lines.extend(f"{prefix}budget {breach.describe()}" for breach in sample.breaches)
     return lines
+
+
+def check_text(kind: str, reason: str) -> str:
+    """ "fields: missing total", never "fields: fields: missing total" when the reason names it."""
+    return reason if reason.startswith(f"{kind}:") else f"{kind}: {reason}"
 
 
 def reply_excerpt(run: ModelRun, limit: int = 160) -> str:

@@ -11,12 +11,12 @@ import html
 import math
 from collections.abc import Sequence
 
-from pytest_llmgate.metrics import baseline_runs
+from pytest_llmgate.metrics import baseline_runs, format_usd
 from pytest_llmgate.report.model import RunReport
 from pytest_llmgate.results import ModelRun
 from pytest_llmgate.stats import percentile
 
-COLORS = {"baseline": "#4c78a8", "candidate": "#f58518"}
+COLORS = {"baseline": "#4c78a8", "candidate": "#b45309"}  # both at least 4.5:1 on white (WCAG AA)
 GOOD, BAD, MUTED = "#2e7d32", "#c62828", "#6b7280"
 WIDTH = 640
 MAX_DELTA_ROWS = 60
@@ -171,7 +171,7 @@ def cost_quality_chart(report: RunReport) -> str:
         body.append(_line(left, y(quality), right, y(quality)))
         body.append(_text(left - 8, y(quality) + 4, f"{quality:.0f}", anchor="end", cls="tick"))
         body.append(_line(x(cost), upper, x(cost), lower))
-        body.append(_text(x(cost), lower + 16, f"${cost:.3g}", anchor="middle", cls="tick"))
+        body.append(_text(x(cost), lower + 16, format_usd(cost), anchor="middle", cls="tick"))
     middle = (upper + lower) / 2
     body.append(_text((left + right) / 2, lower + 34, "cost per successful task (USD)", anchor="middle"))
     body.append(
@@ -190,7 +190,7 @@ def cost_quality_chart(report: RunReport) -> str:
                 )
             )
         for role, (cost, quality) in roles.items():
-            title = f"{name}, {role}: quality {quality:.1f}, ${cost:.5f} per successful task"
+            title = f"{name}, {role}: quality {quality:.1f}, {format_usd(cost)} per successful task"
             body.append(_circle(x(cost), y(quality), 5, COLORS.get(role, MUTED), title=title))
         anchor_cost, anchor_quality = roles.get("candidate", roles.get("baseline", (0.0, 0.0)))
         body.append(_text(x(anchor_cost) + 8, y(anchor_quality) - 6, _clip(name, 24), cls="label"))
@@ -207,8 +207,8 @@ def score_delta_chart(report: RunReport) -> str:
     """Per case, the candidate's score minus the baseline's in points, worst first."""
     label = "Per-case score difference, candidate minus baseline"
     deltas = sorted(
-        (100.0 * (result.candidate.score - result.baseline.score), f"{result.file}::{result.case_id}")
-        for result in report.results
+        (100.0 * (result.candidate.score - result.baseline.score), f"{result.file}::{result.case_id}", index)
+        for index, result in enumerate(report.results)
         if result.candidate is not None and not result.baseline.errored and not result.candidate.errored
     )
     if not deltas:
@@ -230,13 +230,16 @@ def score_delta_chart(report: RunReport) -> str:
         body.append(
             _text(x(value), bottom + 16, f"{value:+d}" if value else "0", anchor="middle", cls="tick")
         )
-    for index, (delta, name) in enumerate(deltas):
+    for index, (delta, name, case) in enumerate(deltas):
         top = 14 + row * index
         color = GOOD if delta > 0 else BAD if delta < 0 else MUTED
         start, end = sorted((x(0), x(delta)))
         body.append(_text(left - 34, top + 11, _clip(name, 34), anchor="end", cls="tick"))
         title = f"{name}: {delta:+.1f} points"
+        # Each bar links to its case (`html.case_anchor`): the chart is where a reader starts.
+        body.append(f'<a href="#case-{case}">')
         body.append(_rect(start, top + 2, max(end - start, 1.0), row - 4, f'fill="{color}"', title))
+        body.append("</a>")
         if delta >= 0:
             body.append(_text(end + 4, top + 11, f"{delta:+.0f}", cls="tick"))
         else:

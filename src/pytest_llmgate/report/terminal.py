@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from pytest_llmgate.comparison import compare_quality
+from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import GateCheck
 from pytest_llmgate.metrics import (
     ModelSummary,
@@ -22,7 +24,17 @@ from pytest_llmgate.metrics import (
     unpriced_models,
 )
 from pytest_llmgate.model.params import ADAPTED_NOTE
-from pytest_llmgate.report.model import interruption_text, not_run_line, number, percent, ttft_line
+from pytest_llmgate.report.checklist import failing_lines
+from pytest_llmgate.report.model import (
+    build_report,
+    interruption_text,
+    not_run_line,
+    number,
+    outcome_counts_text,
+    percent,
+    ttft_line,
+)
+from pytest_llmgate.report.scores import terminal_lines as score_lines
 from pytest_llmgate.results import CaseResult, Outcome
 
 WIDTH = 100
@@ -219,11 +231,16 @@ def summary_lines(
     verbose: bool = True,
     gates: Mapping[str, GateCheck] | None = None,
     not_run: Sequence[str] | None = None,
+    settings: GateSettings | None = None,
+    production_timeout_s: float | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:
     """Lines of the session summary; `verbose=False` (pytest -q) keeps the table, gates and counts.
 
     `not_run` is given when the session was interrupted (the items that never ran): said first,
-    so no one reads the numbers of a few finished cases as the verdict on the upgrade.
+    so no one reads the numbers of a few finished cases as the verdict on the upgrade. The
+    summary ends with the failing checklist items and the verdict line the reports head with
+    (`settings`, the production timeout and the earlier run's JSON report feed them).
     """
     if not_run is not None:
         yield _clip(f"INTERRUPTED: {interruption_text(len(results), not_run)}; no verdict on the upgrade")
@@ -260,6 +277,7 @@ def summary_lines(
     ttft = ttft_line(summaries)
     if ttft is not None:
         yield _clip(ttft)
+    yield from (_clip(line) for line in score_lines(results))
     retries = [f"{summary.model} {summary.retries}" for summary in summaries if summary.retries]
     if retries:
         yield f"retries (extra requests, billed): {', '.join(retries)}"
@@ -289,11 +307,47 @@ def summary_lines(
     by_outcome: dict[str, list[CaseResult]] = {}
     for result in results:
         by_outcome.setdefault(result.outcome, []).append(result)
-    counts = ", ".join(f"{len(items)} {outcome}" for outcome, items in sorted(by_outcome.items()))
+    counts = outcome_counts_text({outcome: len(items) for outcome, items in sorted(by_outcome.items())})
     yield ""
     yield f"cases: {counts}"
-    if not verbose:
-        return
+    if verbose:
+        yield from _case_lines(by_outcome, several)
+    yield from ending_lines(results, gates or {}, not_run, settings, production_timeout_s, previous)
+
+
+def ending_lines(
+    results: Sequence[CaseResult],
+    gates: Mapping[str, GateCheck],
+    not_run: Sequence[str] | None,
+    settings: GateSettings | None,
+    production_timeout_s: float | None,
+    previous: Mapping[str, Any] | None,
+) -> Iterator[str]:
+    """What changed since the earlier run, the checklist's ✗ items, then the verdict line, last,
+    where a reader of a CI log looks: the same line that heads the Markdown and HTML reports."""
+    report = build_report(
+        results,
+        gates,
+        settings=settings,
+        not_run=not_run,
+        production_timeout_s=production_timeout_s,
+        previous=previous,
+    )
+    if report.since is not None:
+        yield ""
+        yield _clip(f"since the run of {report.since.previous_created}:")
+        yield from (_clip(f"  {line}") for line in report.since.lines())
+    failing = list(failing_lines(report))
+    if failing:
+        yield ""
+        for line in failing:  # wrapped, not clipped: the line ends with what to do
+            yield from textwrap.wrap(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+    yield ""
+    # The verdict line, wrapped (never clipped) to the terminal's width.
+    yield from textwrap.wrap(report.verdict, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _case_lines(by_outcome: Mapping[str, list[CaseResult]], several: bool) -> Iterator[str]:
     for outcome, title in (
         (Outcome.REGRESSION, "regressions"),
         (Outcome.BUDGET, "budget breaches"),

@@ -1,0 +1,79 @@
+"""What keeps a large replay cheap, in real sessions (issue 17): cassette folders are not walked
+for tests, the session's long-lived objects are out of the cyclic GC's way while it runs, and
+the cassettes it replays are JSON."""
+
+from __future__ import annotations
+
+import gc
+import json
+
+import pytest
+
+from pytest_llmgate.simulator import OpenAISimulator
+
+from .conftest import DEAD_BASE_URL
+
+SUITE = """\
+baseline: gpt-4o
+cases:
+  - id: c0
+    prompt: "Invoice from ACME"
+    assert: [{type: contains, value: ACME}]
+"""
+FAILING_TEST = "def test_inside_a_cassette_folder():\n    assert False, 'collected from a cassette folder'\n"
+
+
+def _record(pytester: pytest.Pytester, server: OpenAISimulator, *args: str) -> None:
+    pytester.runpytest(
+        "--llm-candidate=gpt-5.5", "--llm-record-mode=once", f"--llm-base-url={server.base_url}", *args
+    ).assert_outcomes(passed=1)
+
+
+def _replay(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}", *args)
+
+
+def test_cassette_folders_beside_a_case_file_are_not_collected(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=SUITE)
+    _record(pytester, openai_server, "-m", "not llm_gate")
+    cassette = pytester.path / "cassettes/llm_invoices/c0/gpt-4o.yaml"
+    assert json.loads(cassette.read_text())["interactions"]  # recorded as JSON text
+    (pytester.path / "cassettes/test_inside.py").write_text(FAILING_TEST)
+    _replay(pytester, "-m", "not llm_gate").assert_outcomes(passed=1)
+    # An ordinary `cassettes` folder (no case file beside it) is collected as pytest always did.
+    other = pytester.mkdir("plain")
+    (other / "cassettes").mkdir()
+    (other / "cassettes/test_inside.py").write_text(FAILING_TEST)
+    _replay(pytester, "-m", "not llm_gate").assert_outcomes(passed=1, failed=1)
+
+
+def test_an_explicit_cassette_dir_is_not_collected(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=SUITE)
+    _record(pytester, openai_server, "--llm-cassette-dir=recordings", "-m", "not llm_gate")
+    (pytester.path / "recordings/test_inside.py").write_text(FAILING_TEST)
+    _replay(pytester, "--llm-cassette-dir=recordings", "-m", "not llm_gate").assert_outcomes(passed=1)
+
+
+def test_long_lived_objects_are_frozen_during_the_run_and_released_after(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_invoices=SUITE)
+    _record(pytester, openai_server, "-m", "not llm_gate")
+    pytester.makepyfile(
+        test_frozen="""
+        import gc
+
+        def test_the_collected_session_is_frozen():
+            assert gc.get_freeze_count() > 0
+        """
+    )
+    gc.unfreeze()  # whatever an earlier test left frozen: this one counts from zero
+    _replay(pytester, "-m", "not llm_gate").assert_outcomes(passed=2)
+    assert gc.get_freeze_count() == 0  # nothing stays out of the collector's reach
+    # A session without case files is left alone.
+    (pytester.path / "llm_invoices.yaml").unlink()
+    _replay(pytester).assert_outcomes(failed=1)
