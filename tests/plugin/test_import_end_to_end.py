@@ -82,8 +82,9 @@ def test_imported_fixture_traffic_gates_the_candidate(
     recorded.stdout.fnmatch_lines(
         ["*case 'i-was-charged-twice-call-*': regression: gpt-5.5 fails where gpt-4o passes"]
     )
-    assert {request.model for request in openai_server.requests} == {"gpt-5.5"}  # the baseline was replayed
-    assert len(openai_server.requests) == 6
+    # The baseline was replayed: gpt-4o was only asked as the pairwise judge of text answers.
+    assert {request.model for request in openai_server.requests if not judging(request)} == {"gpt-5.5"}
+    assert len([request for request in openai_server.requests if not judging(request)]) == 6
     openai_server.stop()
 
     replayed = pytester.runpytest(
@@ -150,6 +151,11 @@ def test_real_openai_traffic_through_the_console_script(
     outcomes = candidate.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) + outcomes.get("xfailed", 0) == imported
     assert "error" not in outcomes
-    assert {request.model for request in openai_server.requests} == {"gpt-5.5"}
-    assert len(openai_server.requests) == imported
+    assert {request.model for request in openai_server.requests if not judging(request)} == {"gpt-5.5"}
+    assert len([request for request in openai_server.requests if not judging(request)]) == imported
     assert files_containing(pytester.path, FAKE_KEY, PLANTED_EMAIL) == []
+
+
+def judging(request: object) -> bool:
+    """Whether a request to the simulator is a grader's (the judge prompt), not a case's."""
+    return "You are comparing two replies written by AI models" in json.dumps(getattr(request, "json", None))

@@ -79,10 +79,10 @@ def test_generated_assertions_follow_the_answer_and_are_commented(tmp_path: Path
     kinds = {name: [spec.type for spec in case.assertions] for name, case in cases.items()}
     assert kinds["i-was-charged-twice-call"] == ["tool-call", "not-finish-reason"]
     assert kinds["invoice-from-acme-corp-total"] == ["is-json", "fields", "not-finish-reason"]
-    assert kinds["how-long-is-the-refund"] == ["not-refusal", "not-finish-reason"]
+    assert kinds["how-long-is-the-refund"] == ["not-refusal", "pairwise", "not-finish-reason"]
     text = output.read_text()
-    assert text.count("# generated from the production answer") == 11
-    assert "      # - type: llm-rubric" in text  # needs a judge: suggested, not active
+    assert text.count("# generated from the production answer") == 14  # pairwise on the 3 text answers
+    assert "      # - type: factuality" in text  # the production answer as reference: suggested, not active
 
 
 def test_redaction_is_consistent_between_request_and_answer(tmp_path: Path) -> None:

@@ -131,11 +131,19 @@ def suggest_assertions(reply: Reply) -> list[Suggestion]:
             suggestions.append(
                 Suggestion(
                     {
-                        "type": "llm-rubric",
-                        "value": f"Gives the same substance as this production answer: {excerpt}",
+                        "type": "pairwise",
+                        "value": "Answers the user's request correctly and completely; when both do, "
+                        "the more concise answer is better.",
                     },
-                    "suggested (needs --llm-judge): compare with the production answer; "
-                    "pairwise/factuality graders will replace this",
+                    f"{GENERATED}: the judge compares the candidate with the baseline (the production "
+                    "answer), both orders; wins/ties/losses are reported, the verdict is not changed",
+                )
+            )
+            suggestions.append(
+                Suggestion(
+                    {"type": "factuality", "value": excerpt},
+                    "suggested: the production answer as the reference; keep it where its facts are "
+                    "the right ones",
                     active=False,
                 )
             )
