@@ -18,6 +18,8 @@ import pytest
 from pytest_llmgate.model.responses import first_content_offset, parse_response
 from pytest_llmgate.response import ApiError, ResponseError
 
+from .test_real_openai import header
+
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "real-openai"
 
 if not CORPUS.is_dir():
@@ -40,13 +42,6 @@ INDEX: dict[str, dict[str, Any]] = (
     if INDEX_PATH.is_file()
     else {}
 )
-
-
-def header(headers: dict[str, Any], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return str(value[0]) if isinstance(value, list) and value else str(value)
-    return None
 
 
 def test_the_corpus_has_the_21_responses_interactions() -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from pytest_llmgate.pricing import PriceTable, cost_of_call
-from pytest_llmgate.reply import Reply
-from pytest_llmgate.response import ApiError, parse_chat_completion
+from pytest_llmgate.response import ApiError
+
+from .test_real_openai import load, parse
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "real-providers"
 
@@ -55,29 +55,6 @@ QUIRKS: dict[str, tuple[int | None, int | None, float | None]] = {
     "054": (None, 963, None),  # Groq: usage and x_groq.usage in the last chunk
     "057": (10, 22, None),  # Moonshot: top-level usage.cached_tokens
 }
-
-
-def header(headers: dict[str, Any], name: str) -> str | None:
-    """A header's first value; cassettes spell names in Title-Case or lowercase, values as lists."""
-    for key, value in headers.items():
-        if key.lower() == name:
-            if isinstance(value, list):
-                return str(value[0]) if value else None
-            return str(value)
-    return None
-
-
-def load(path: Path) -> tuple[str, int, str, str | None]:
-    """(endpoint path, status, body, content type) of one recorded interaction."""
-    interaction = json.loads(path.read_text(encoding="utf-8"))
-    response = interaction["response"]
-    endpoint = urlsplit(interaction["request"]["uri"]).path
-    return endpoint, response["status"], response["body"] or "", header(response["headers"], "content-type")
-
-
-def parse(path: Path) -> Reply:
-    _, status, body, content_type = load(path)
-    return parse_chat_completion(body, status=status, content_type=content_type)
 
 
 def json_objects(body: str) -> list[dict[str, Any]]:
