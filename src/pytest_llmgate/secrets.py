@@ -53,8 +53,8 @@ SECRET_ENV_SUFFIXES = ("_API_KEY", "_ACCESS_KEY", "_SECRET_KEY", "_TOKEN", "_SEC
 
 # Credential-shaped strings, redacted whole whoever they belong to. Each look-behind sits after
 # the pattern's literal start, so that the regex engine searches for the literal (fast) rather
-# than trying the pattern at every position; it keeps words such as "task-extraction-for-acme"
-# (which holds "sk-") intact.
+# than trying the pattern at every position; it keeps a slug that merely holds "sk-" after other
+# letters (a word ending in "task" or "risk" followed by a long hyphenated tail) intact.
 KEY_SHAPES = (
     # OpenAI (sk-proj-, sk-svcacct-, sk-admin-), Anthropic (sk-ant-), and masks: sk-proj-****wxyz
     r"sk(?<![A-Za-z0-9_-]sk)-(?:[A-Za-z0-9_-]*\*{3,}[A-Za-z0-9_*-]*|[A-Za-z0-9_-]{16,})",

