@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpcore2  # noqa: F401
@@ -12,6 +17,7 @@ import vcr  # noqa: F401
 
 import pytest_llmgate.client
 import pytest_llmgate.runner  # noqa: F401
+from pytest_llmgate.simulator import OpenAISimulator
 
 # The imports above are for their side effect: pytester's in-process runs restore sys.modules
 # afterwards, dropping modules first imported inside a run. Were openai/httpx2 first imported
@@ -54,3 +60,34 @@ def files_containing(root: Path, *needles: str) -> list[str]:
             if any(needle.encode() in data for needle in needles):
                 hits.append(str(path.relative_to(root)))
     return hits
+
+
+def interrupt_live_run(
+    path: Path, server: OpenAISimulator, args: Sequence[str], after_requests: int
+) -> tuple[int, str]:
+    """A live-recording pytest process in `path`, sent a real SIGINT once `server` has seen
+    `after_requests` requests, with calls still in flight: (exit code, output).
+
+    Fails the test, with the run's output, if the run ended by itself before the interrupt.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--llm-record-mode=once",
+        f"--llm-base-url={server.base_url}",
+        *args,
+    ]
+    process = subprocess.Popen(command, cwd=path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while len(server.requests) < after_requests and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    if process.poll() is not None:  # ended before the interrupt: show why
+        output = process.communicate()[0].decode()
+        pytest.fail(f"the run ended by itself (exit {process.returncode}):\n{output}")
+    assert server.in_flight > 0  # interrupted with calls in flight
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=60)[0].decode()
+    return process.returncode, output

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import jsonschema
@@ -20,6 +16,7 @@ from pytest_llmgate.report.model import build_report
 from pytest_llmgate.report.terminal import summary_lines
 from pytest_llmgate.simulator import OpenAISimulator
 
+from .conftest import interrupt_live_run
 from .test_live_runs import cases
 
 
@@ -33,27 +30,15 @@ def test_ctrl_c_mid_run_reports_interrupted_and_names_the_cases_and_gates_that_d
     """A real SIGINT with calls in flight: the JSON, Markdown and summary say INTERRUPTED, never PASSED."""
     pytester.makefile(".yaml", llm_invoices=cases(40))
     openai_server.latency_ms = 200
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
+    args = [
         "--llm-candidate=gpt-5.5",
-        "--llm-record-mode=once",
-        f"--llm-base-url={openai_server.base_url}",
         "--llm-concurrency=4",
         "--llm-report=report.json",
         "--llm-report=report.md",
         "--llm-gate=max_cost_increase=100",  # the cases that finish would pass every gate
     ]
-    process = subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while len(openai_server.requests) < 12 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
+    returncode, output = interrupt_live_run(pytester.path, openai_server, args, after_requests=12)
+    assert returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
 
     data = json.loads((pytester.path / "report.json").read_text())
     validate(data)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +14,7 @@ import yaml
 
 from pytest_llmgate.simulator import OpenAISimulator
 
-from .conftest import DEAD_BASE_URL, files_containing
+from .conftest import DEAD_BASE_URL, files_containing, interrupt_live_run
 
 
 def cases(count: int, prefix: str = "Invoice from ACME number") -> str:
@@ -163,30 +160,9 @@ def test_ctrl_c_mid_run_keeps_every_finished_recording_and_corrupts_none(
     """A real SIGINT to a live run with calls in flight; then the rest is recorded and all replay."""
     pytester.makefile(".yaml", llm_invoices=cases(40))
     openai_server.latency_ms = 200
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--llm-candidate=gpt-5.5",
-        "--llm-record-mode=once",
-        f"--llm-base-url={openai_server.base_url}",
-        "--llm-concurrency=8",
-        "-m",
-        "not llm_gate",
-    ]
-    process = subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while len(openai_server.requests) < 20 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.01)
-    if process.poll() is not None:  # ended before the interrupt: show why
-        output = process.communicate()[0].decode()
-        pytest.fail(f"the run ended by itself (exit {process.returncode}):\n{output}")
-    assert openai_server.in_flight > 0  # interrupted with calls in flight
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
+    args = ["--llm-candidate=gpt-5.5", "--llm-concurrency=8", "-m", "not llm_gate"]
+    returncode, output = interrupt_live_run(pytester.path, openai_server, args, after_requests=20)
+    assert returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
     saved = sorted((pytester.path / "cassettes").rglob("*.yaml"))
     assert 0 < len(saved) < 80  # some recorded, not all
     for path in saved:
