@@ -652,6 +652,16 @@ def _response_stream_body(answer: _Answer, request: dict[str, Any], encrypted: b
     return "".join(events).encode()
 
 
+def _not_json() -> _Plan:
+    """The real API's answer to a body that is not a JSON object (both endpoints)."""
+    return _Plan(
+        status=400,
+        body=_error_body(
+            400, "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload."
+        ),
+    )
+
+
 class OpenAISimulator:
     """A threaded HTTP/1.1 server answering chat completions from `Rule`s or a default echo.
 
@@ -890,14 +900,7 @@ class OpenAISimulator:
     def _plan_chat(self, request: RecordedRequest, deployment: str | None) -> _Plan:
         body = request.json
         if not isinstance(body, dict):
-            return _Plan(
-                status=400,
-                body=_error_body(
-                    400,
-                    "We could not parse the JSON body of your request. "
-                    "The OpenAI API expects a JSON payload.",
-                ),
-            )
+            return _not_json()
         model = body.get("model") or deployment
         if not isinstance(model, str) or not model:
             return _Plan(status=400, body=_error_body(400, "you must provide a model parameter"))
@@ -934,14 +937,7 @@ class OpenAISimulator:
     def _plan_responses(self, request: RecordedRequest) -> _Plan:
         body = request.json
         if not isinstance(body, dict):
-            return _Plan(
-                status=400,
-                body=_error_body(
-                    400,
-                    "We could not parse the JSON body of your request. "
-                    "The OpenAI API expects a JSON payload.",
-                ),
-            )
+            return _not_json()
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return _Plan(
