@@ -356,14 +356,17 @@ class ResultCollector:
         candidates = ", ".join(settings.candidates)
         title = f"llmgate: {candidates} vs {baseline}" if candidates else f"llmgate: {baseline}"
         terminalreporter.write_sep("=", title)
+        report: Any = None
         try:
+            # Built once: the summary ends with its checklist and verdict, the report files are it.
+            report = self._build_report()
             lines = list(
                 summary_lines(
                     self.state.results,
                     verbose=config.get_verbosity() >= 0,
                     gates=self.state.gate_checks,
                     not_run=self.not_run(),
-                    **self._report_inputs(),
+                    report=report,
                 )
             )
         except Exception as exc:  # a report bug must not hide the test outcomes or change the exit code
@@ -376,7 +379,7 @@ class ResultCollector:
         for line in lines:
             # Markup follows pytest's own colour settings (--color, NO_COLOR, a pipe).
             terminalreporter.write_line(scrub(line), **_markup(line))
-        for line in self._write_reports():
+        for line in self._write_reports(report):
             terminalreporter.write_line(scrub(line))
 
     def _report_inputs(self) -> dict[str, Any]:
@@ -391,27 +394,34 @@ class ResultCollector:
             "previous": None if path is None else load_previous(path),
         }
 
-    def _write_reports(self) -> list[str]:
+    def _build_report(self) -> Any:
+        """The run's report (`report.model.RunReport`), from which the summary's ending and every
+        report file are rendered."""
+        from pytest_llmgate.report.model import build_report
+
+        return build_report(
+            self.state.results,
+            self.state.gate_checks,
+            candidate=", ".join(self.state.settings.candidates) or None,
+            not_run=self.not_run(),
+            **self._report_inputs(),
+        )
+
+    def _write_reports(self, report: Any = None) -> list[str]:
         """Write every --llm-report file (and the GitHub step summary); one line per file written.
 
-        A failure to write is said, never raised: the run's verdict is the tests' exit code.
+        `report` is the one the summary was written from (None: build it here). A failure to
+        write is said, never raised: the run's verdict is the tests' exit code.
         """
         settings = self.state.settings
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if not settings.reports and not step_summary:
             return []
         from pytest_llmgate.report.formats import render_format, render_report
-        from pytest_llmgate.report.model import build_report
 
         lines: list[str] = []
         try:
-            report = build_report(
-                self.state.results,
-                self.state.gate_checks,
-                candidate=", ".join(settings.candidates) or None,
-                not_run=self.not_run(),
-                **self._report_inputs(),
-            )
+            report = report if report is not None else self._build_report()
         except Exception as exc:
             return [f"llmgate: reports not written ({type(exc).__name__}: {exc}); please report it"]
         for path in settings.reports:

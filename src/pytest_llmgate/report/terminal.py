@@ -26,6 +26,7 @@ from pytest_llmgate.metrics import (
 from pytest_llmgate.model.params import ADAPTED_NOTE
 from pytest_llmgate.report.checklist import failing_lines
 from pytest_llmgate.report.model import (
+    RunReport,
     build_report,
     interruption_text,
     not_run_line,
@@ -234,6 +235,7 @@ def summary_lines(
     settings: GateSettings | None = None,
     production_timeout_s: float | None = None,
     previous: Mapping[str, Any] | None = None,
+    report: RunReport | None = None,
 ) -> Iterator[str]:
     """Lines of the session summary; `verbose=False` (pytest -q) keeps the table, gates and counts.
 
@@ -312,27 +314,21 @@ def summary_lines(
     yield f"cases: {counts}"
     if verbose:
         yield from _case_lines(by_outcome, several)
-    yield from ending_lines(results, gates or {}, not_run, settings, production_timeout_s, previous)
+    if report is None:  # the caller may have built it already, for the report files
+        report = build_report(
+            results,
+            gates or {},
+            settings=settings,
+            not_run=not_run,
+            production_timeout_s=production_timeout_s,
+            previous=previous,
+        )
+    yield from ending_lines(report)
 
 
-def ending_lines(
-    results: Sequence[CaseResult],
-    gates: Mapping[str, GateCheck],
-    not_run: Sequence[str] | None,
-    settings: GateSettings | None,
-    production_timeout_s: float | None,
-    previous: Mapping[str, Any] | None,
-) -> Iterator[str]:
+def ending_lines(report: RunReport) -> Iterator[str]:
     """What changed since the earlier run, the checklist's ✗ items, then the verdict line, last,
     where a reader of a CI log looks: the same line that heads the Markdown and HTML reports."""
-    report = build_report(
-        results,
-        gates,
-        settings=settings,
-        not_run=not_run,
-        production_timeout_s=production_timeout_s,
-        previous=previous,
-    )
     if report.since is not None:
         yield ""
         yield _clip(f"since the run of {report.since.previous_created}:")
