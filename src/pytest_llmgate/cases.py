@@ -20,7 +20,8 @@ from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
 from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_reference
 from pytest_llmgate.errors import CaseFileError, did_you_mean
-from pytest_llmgate.model.targets import PARAM_POLICIES, Targets, parse_targets
+from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
+from pytest_llmgate.model.targets import Targets, parse_targets
 from pytest_llmgate.templates import TemplateProblem, render, render_data, resolve_vars
 
 FILE_KEYS = ("baseline", "models", "param_policy", "defaults", "prompts", "cases", "pricing", "gate")

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.config import GATE_SCOPES, GateSettingError, parse_cli_gate
+from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
-PARAM_POLICIES = ("adapt", "strict")
 DEFAULT_FILE_PATTERNS = ("llm_*.yaml", "llm_*.yml")
 
 

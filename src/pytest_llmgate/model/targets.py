@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_llmgate.errors import CaseFileError, did_you_mean
+from pytest_llmgate.model.params import APIS, is_reasoning_model
+from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
 from pytest_llmgate.model.wire import OPERATIONS
 from pytest_llmgate.pricing import PriceTable
 
@@ -40,8 +42,6 @@ TARGET_KEYS = (
     "reasoning",
     "param_policy",
 )
-APIS = ("chat", "responses")
-PARAM_POLICIES = ("adapt", "strict")
 AZURE_KEYS = ("deployment", "api_version")
 PRICE_KEYS = ("input", "cached_input", "output", "per_request")
 # Headers that carry credentials: they come from api_key_env, never from a file.
@@ -100,8 +100,6 @@ class Target:
     @property
     def is_reasoning(self) -> bool:
         """Whether the model follows the reasoning-model parameter rules."""
-        from pytest_llmgate.model.params import is_reasoning_model
-
         return self.reasoning if self.reasoning is not None else is_reasoning_model(self.model)
 
     @classmethod
