@@ -27,6 +27,11 @@ LATENCY_HEADER = "x-llmgate-latency-ms"
 """Response header under which a recording keeps the latency measured when it was made."""
 TTFT_HEADER = "x-llmgate-ttft-ms"
 """Likewise for a streamed answer: the time from sending the request to its first content."""
+TOKEN_COUNTS_KEY = "llmgate_prompt_tokens"
+"""Cassette metadata (vcrpy's `metadata:`) under which a recording keeps the local (tiktoken)
+prompt-token counts of its request, by `drift.count_key`: a replay reads them instead of loading a
+vocabulary."""
+MAX_KEPT_COUNT = 10**9
 
 
 def model_file_name(model: str) -> str:
@@ -169,7 +174,32 @@ def load_cassette_data(text: str, path: Path) -> dict[str, Any]:
         if not isinstance(response, dict):
             raise CorruptCassetteError(path, f"interaction {index + 1} has no response")
         check_recorded_numbers(path, index, response)
+    kept_token_counts(path, data)  # checked here, so every reader sees only sound counts
     return data
+
+
+def kept_token_counts(path: Path, data: Mapping[str, Any]) -> dict[str, int]:
+    """The local prompt-token counts a cassette keeps (`TOKEN_COUNTS_KEY`), by key.
+
+    A count stands in for the tokenizer's, so an edited one would move the drift verdict: anything
+    but a mapping of text keys to whole numbers from 0 to 10^9 makes the cassette corrupt.
+    """
+    metadata = data.get("metadata")
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise CorruptCassetteError(path, f"metadata is {type(metadata).__name__}, not a mapping")
+    counts = metadata.get(TOKEN_COUNTS_KEY)
+    if counts is None:
+        return {}
+    if not isinstance(counts, Mapping):
+        raise CorruptCassetteError(path, f"metadata {TOKEN_COUNTS_KEY} is not a mapping")
+    for key, value in counts.items():
+        if not isinstance(key, str) or type(value) is not int or not 0 <= value <= MAX_KEPT_COUNT:
+            raise CorruptCassetteError(
+                path, f"metadata {TOKEN_COUNTS_KEY}[{key!r}] is {value!r}, not a whole number from 0 to 10^9"
+            )
+    return dict(counts)
 
 
 def check_recorded_numbers(path: Path, index: int, response: Mapping[str, Any]) -> None:

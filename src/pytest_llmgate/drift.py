@@ -334,9 +334,25 @@ class Tokenizers:
 
     def count(self, model: str, request: Mapping[str, Any]) -> tuple[int | None, str | None, str | None]:
         """(token count, encoding name, note): the count is None when it cannot be made locally."""
+        counted = self.local_count(model, request)
+        return counted.tokens, counted.encoding, counted.note
+
+    def local_count(
+        self, model: str, request: Mapping[str, Any], known: Mapping[str, Any] | None = None
+    ) -> LocalCount:
+        """The local count of `request` for `model`, taken from `known` (counts a recording kept,
+        by `count_key`) when it holds this request's, else counted with the encoding.
+
+        Loading a vocabulary costs half a second and ~60 MB per process; a replay whose
+        recordings keep their counts never loads one.
+        """
         choice = self.choice(model)
         if choice.name is None:
-            return None, None, f"tokenizer: {choice.describe()}"
+            return LocalCount(None, None, f"tokenizer: {choice.describe()}")
+        key = count_key(choice.name, request)
+        recorded = known.get(key) if known else None
+        if type(recorded) is int and 0 <= recorded:
+            return LocalCount(recorded, choice.name, None, key)
         counter = self._counters.get(choice.name)
         if counter is None:
             # A failure is remembered for the session: without network, tiktoken would otherwise
@@ -344,9 +360,37 @@ class Tokenizers:
             loaded = self._failed.get(choice.name) or self._loader.load(choice.name)
             if isinstance(loaded, EncodingUnavailable):
                 self._failed[choice.name] = loaded
-                return None, choice.name, f"tokenizer: {loaded.reason}"
+                return LocalCount(None, choice.name, f"tokenizer: {loaded.reason}")
             counter = self._counters[choice.name] = TokenCounter(loaded)
-        return counter.count_request(request), choice.name, None
+        return LocalCount(counter.count_request(request), choice.name, None, key, counted=True)
+
+
+COUNT_VERSION = "v1"
+"""Part of every kept count's key: a change to `count_prompt_tokens` bumps it, so counts kept by
+older recordings are not read as this version's."""
+
+
+def count_key(encoding: str, request: Mapping[str, Any]) -> str:
+    """Where a recording keeps the local count of `request` with `encoding`: the encoding, the
+    counting version and a digest of the request (any change to it is another key)."""
+    text = json.dumps(request, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=repr)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{encoding}:{COUNT_VERSION}:{digest}"
+
+
+@dataclass(frozen=True)
+class LocalCount:
+    """A request's local prompt-token count: `tokens` None (with a `note`) when none can be made.
+
+    `key` is where a recording keeps it (`count_key`); `counted` says it was counted here rather
+    than read from a recording, so a recorder should keep it.
+    """
+
+    tokens: int | None
+    encoding: str | None
+    note: str | None
+    key: str | None = None
+    counted: bool = False
 
 
 # --- drift -----------------------------------------------------------------------------------

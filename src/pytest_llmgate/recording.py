@@ -37,6 +37,7 @@ from vcr.stubs.httpx_stubs import vcr_handle_request
 
 from pytest_llmgate.cassettes import (
     LATENCY_HEADER,
+    TOKEN_COUNTS_KEY,
     TTFT_HEADER,
     CorruptCassetteError,
     Exchange,
@@ -254,6 +255,18 @@ class CassetteSession:
         unplayed = sum(1 for index in answers if not counts[index])
         if unplayed and not self.cassette.dirty:  # a session that recorded too has no missing samples
             self.notes.append(unplayed_note(self.path, unplayed, len(answers)))
+
+    @property
+    def token_counts(self) -> Mapping[str, int]:
+        """The local prompt-token counts the cassette keeps (checked on load: `kept_token_counts`)."""
+        counts = self.cassette._metadata.get(TOKEN_COUNTS_KEY)
+        return counts if isinstance(counts, Mapping) else {}
+
+    def keep_token_count(self, key: str, tokens: int) -> None:
+        """Keep a local count in the cassette, when it is written anyway (it recorded a call):
+        a replay then needs no tokenizer. A replayed cassette is not rewritten for it."""
+        if self.cassette.dirty:
+            self.cassette._metadata.setdefault(TOKEN_COUNTS_KEY, {})[key] = tokens
 
     def __post_init__(self) -> None:
         self._handler = vcr_handle_request(self.cassette, httpx2.HTTPTransport.handle_request, httpx2)

@@ -36,6 +36,7 @@ from pytest_llmgate.cassettes import (
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
+    kept_token_counts,
     load_cassette_data,
     unplayed_note,
 )
@@ -69,6 +70,10 @@ class ReplaySession:
     exchanges: list[Exchange] = field(default_factory=list)
     keep: bool = True  # nothing is written in replay; the runner sets False when a call failed
     notes: list[str] = field(default_factory=list)  # filled by `close`, read by runner.call_model
+    token_counts: dict[str, int] = field(default_factory=dict)  # local counts the recording kept
+
+    def keep_token_count(self, key: str, tokens: int) -> None:
+        """Nothing is written in a replay (the same call as `recording.CassetteSession`'s)."""
 
     def unplayed_answers(self) -> tuple[int, int]:
         """(unplayed, recorded) answers to the requests this session replayed.
@@ -102,21 +107,23 @@ class ReplaySession:
 _current: ContextVar[ReplaySession | None] = ContextVar("llmgate_replay", default=None)
 
 
-def load_interactions(path: Path) -> tuple[list[_Interaction], bool]:
-    """The cassette's interactions and whether the file exists; CorruptCassetteError if unreadable."""
+def open_session(path: Path) -> ReplaySession:
+    """The cassette at `path` opened for replay (empty when there is none); CorruptCassetteError
+    if it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return [], False
+        return ReplaySession(path, [], exists=False)
     except (OSError, UnicodeDecodeError) as exc:
         raise CorruptCassetteError(path, str(exc)) from exc
     if not text.strip():
-        return [], False
+        return ReplaySession(path, [], exists=False)
     data = load_cassette_data(text, path)  # no aliases, no nan or negative numbers
     try:
-        return [_interaction(item) for item in data["interactions"]], True
+        interactions = [_interaction(item) for item in data["interactions"]]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptCassetteError(path, f"{type(exc).__name__}: {exc}") from exc
+    return ReplaySession(path, interactions, exists=True, token_counts=kept_token_counts(path, data))
 
 
 def _interaction(item: Mapping[str, Any]) -> _Interaction:
@@ -150,8 +157,7 @@ class ReplayCassettes:
 
     @contextlib.contextmanager
     def use(self, path: Path) -> Iterator[ReplaySession]:
-        interactions, exists = load_interactions(path)
-        session = ReplaySession(path, interactions, exists)
+        session = open_session(path)
         token = _current.set(session)
         try:
             yield session

@@ -8,7 +8,7 @@ llm-rubric judge can open a cassette of its own.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ from pytest_llmgate.cassettes import (
     display_path,
     model_file_name,
 )
-from pytest_llmgate.drift import Tokenizers, check_context_window, context_window_for
+from pytest_llmgate.drift import LocalCount, Tokenizers, check_context_window, context_window_for
 from pytest_llmgate.model.params import ADAPTED_NOTE, adapt_params, explain_refusal
 from pytest_llmgate.model.targets import Target
 from pytest_llmgate.pricing import REPORTED, PriceTable, call_cost_parts, canonical, undated
@@ -51,6 +51,13 @@ class CassetteSessionLike(Protocol):
 
     exchanges: list[Exchange]
     keep: bool
+
+    @property
+    def token_counts(self) -> Mapping[str, int]:
+        """Local prompt-token counts the cassette keeps, by `drift.count_key`."""
+
+    def keep_token_count(self, key: str, tokens: int) -> None:
+        """Keep a count made now in the cassette, if it is written anyway."""
 
 
 class Cassettes(Protocol):
@@ -112,9 +119,18 @@ def call_model(case: Case, model: str, plan: RunPlan, client: Client, recorder: 
 
 
 def _call_model(
-    case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes
-) -> tuple[list[_Call], tuple[str, ...]]:
-    """The calls, and the notes the cassette left when it closed (e.g. answers not replayed)."""
+    case: Case,
+    model: str,
+    plan: RunPlan,
+    client: Client,
+    recorder: Cassettes,
+    count: Callable[[Mapping[str, int]], LocalCount] | None = None,
+) -> tuple[list[_Call], tuple[str, ...], LocalCount | None]:
+    """The calls, the notes the cassette left when it closed (e.g. answers not replayed), and
+    `count` called with the counts the cassette keeps (None when the cassette could not be used).
+
+    A count made here (not read from the cassette) is kept in it when it is written anyway.
+    """
     target = plan.target(model)
     policy = plan.policy_for(target)
     request, adaptations = adapt_params(
@@ -124,6 +140,7 @@ def _call_model(
     adapted = tuple(f"{ADAPTED_NOTE}{target.name}: {adaptation.describe()}" for adaptation in adaptations)
     calls: list[_Call] = []
     notes: tuple[str, ...] = ()
+    local: LocalCount | None = None
     called = False  # every call was made: an exception now comes from saving the cassette
     try:
         path = plan.cassette_for(case, model)
@@ -159,6 +176,10 @@ def _call_model(
                 attempts = max(1, len(exchanges), error.attempts if isinstance(error, CallError) else 0)
                 calls.append(_Call(None, latency, replayed, message, kind, attempts))
                 break  # a failed call makes the rest of this model's samples pointless
+            if count is not None:
+                local = count(session.token_counts)
+                if local.counted and local.key is not None and local.tokens is not None and session.keep:
+                    session.keep_token_count(local.key, local.tokens)
             called = True
         notes = tuple(getattr(session, "notes", ()))
     except Exception as exc:  # an unsafe path, a corrupt cassette or a failing save
@@ -171,7 +192,7 @@ def _call_model(
             )
         else:
             calls.append(_Call(None, 0.0, False, message, "recording"))
-    return calls, adapted + notes
+    return calls, adapted + notes, local
 
 
 PERMANENT_STATUSES = frozenset({400, 404, 422})
@@ -345,12 +366,18 @@ def run_model(
     judged_budgets: bool,
 ) -> ModelRun:
     """Call `model` for every sample of `case` and judge the replies (a unit of work on its own)."""
-    calls, cassette_notes = _call_model(case, model, plan, client, recorder)
-    local_tokens, encoding, note = (
-        plan.tokenizers.count(plan.target(model).model, request_for(case, plan.target(model)))
-        if plan.tokenizers is not None
-        else (None, None, None)
+    tokenizers, target = plan.tokenizers, plan.target(model)
+
+    def count(known: Mapping[str, int]) -> LocalCount:
+        assert tokenizers is not None
+        return tokenizers.local_count(target.model, request_for(case, target), known)
+
+    calls, cassette_notes, local = _call_model(
+        case, model, plan, client, recorder, count if tokenizers is not None else None
     )
+    if local is None and tokenizers is not None:
+        local = count({})
+    local_tokens, encoding, note = (local.tokens, local.encoding, local.note) if local else (None, None, None)
     judging = _Judging(
         plan.prices, local_tokens, context_window_for(plan.target(model).model, plan.context_windows)
     )

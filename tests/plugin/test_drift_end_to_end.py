@@ -8,6 +8,7 @@ purpose here, so each test can tell which count a verdict used.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
+from pytest_llmgate.cassettes import TOKEN_COUNTS_KEY
 from pytest_llmgate.gate import FAILED, GateCheck
 from pytest_llmgate.items import gate_failure_text
 from pytest_llmgate.simulator import OpenAISimulator, count_tokens
@@ -201,20 +203,8 @@ def test_an_encoding_name_tiktoken_does_not_know_skips_the_local_part_only(
     assert "warning: tokenizer" not in output
 
 
-def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
-    pytester: pytest.Pytester,
-    openai_server: OpenAISimulator,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    """No cache, no shipped vocabulary, no network: a replay does not even try to download; one
-    note for the encoding, and the observed drift is judged."""
-    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
-    openai_server.add_rule(model="gpt-5.5", content="ACME", prompt_token_factor=1.3)
-    openai_server.add_rule(content="ACME")
-    record(pytester, openai_server)
-    openai_server.stop()
-
+def without_vocabularies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No tiktoken cache, no shipped vocabulary, no network, for a `runpytest_subprocess`."""
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # tiktoken's switch for "no cache": nothing to seed
     # tiktoken downloads with `requests`, which honours the proxy variables: a dead proxy makes
     # "no network" certain and fast. A subprocess, because tiktoken keeps loaded encodings per process.
@@ -222,6 +212,103 @@ def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+def drop_kept_counts(root: Path) -> int:
+    """Remove the local counts from every cassette under `root`, as recorded before they were kept."""
+    dropped = 0
+    for path in root.rglob("cassettes/**/*.yaml"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        dropped += len(data.pop("metadata", {}).get(TOKEN_COUNTS_KEY, {}))
+        path.write_text(json.dumps(data), encoding="utf-8")
+    return dropped
+
+
+def test_a_replay_reads_the_local_counts_its_recordings_kept_and_loads_no_vocabulary(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading o200k_base costs a replay half a second and ~60 MB: the recording keeps each
+    request's local count, so a replay with no vocabulary at all still measures local drift."""
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
+    openai_server.add_rule(model="gpt-5.5", content="ACME", prompt_token_factor=1.3)
+    openai_server.add_rule(content="ACME")
+    record(pytester, openai_server)
+    openai_server.stop()
+    local = sum(cookbook_count("o200k_base", prompt) for prompt in PROMPTS)
+    kept = [
+        json.loads(path.read_text(encoding="utf-8"))["metadata"][TOKEN_COUNTS_KEY]
+        for path in sorted(pytester.path.rglob("cassettes/**/*.yaml"))
+    ]
+    assert len(kept) == 4  # 2 cases x 2 models, one count each, under an o200k_base key
+    assert all(len(counts) == 1 and next(iter(counts)).startswith("o200k_base:v1:") for counts in kept)
+    assert sum(next(iter(counts.values())) for counts in kept) == 2 * local
+
+    without_vocabularies(monkeypatch)
+    result = pytester.runpytest_subprocess("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}")
+    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    output = result.stdout.str()
+    assert "LlmGateWarning" not in output
+    assert "tokenizer:" not in output
+    local_line = f"*local (o200k_base vs o200k_base): {local} -> {local} tokens (+0.0%) over 2 cases"
+    expect_lines(result, [local_line])
+    # Record mode `once` replays existing cassettes through vcrpy: the same counts, no vocabulary.
+    result = pytester.runpytest_subprocess(
+        "--llm-candidate=gpt-5.5", "--llm-record-mode=once", f"--llm-base-url={DEAD_BASE_URL}"
+    )
+    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    assert "tokenizer:" not in result.stdout.str()
+    expect_lines(result, [local_line])
+
+    # The same replay of recordings that kept no counts needs the vocabulary, and has none.
+    assert drop_kept_counts(pytester.path) == 4
+    result = pytester.runpytest_subprocess("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}")
+    result.assert_outcomes(passed=4, failed=1, skipped=2, warnings=1)
+    expect_lines(
+        result, ["*local: not measured (no tiktoken encoding loaded for both models; see the notes)"]
+    )
+
+
+def test_an_edited_kept_count_makes_the_cassette_corrupt(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS[:1]))
+    openai_server.add_rule(content="ACME")
+    record(pytester, openai_server)
+    openai_server.stop()
+    [path] = pytester.path.glob("cassettes/llm_drift/case-0/gpt-5.5.yaml")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    [key] = data["metadata"][TOKEN_COUNTS_KEY]
+    data["metadata"][TOKEN_COUNTS_KEY][key] = -5
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    result = replay(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    expect_lines(
+        result,
+        [
+            "*cassette cassettes/llm_drift/case-0/gpt-5.5.yaml cannot be read (metadata "
+            f"{TOKEN_COUNTS_KEY}['{key}'] is -5, not a whole number from 0 to 10^9)*",
+        ],
+    )
+
+
+def test_an_encoding_that_cannot_be_downloaded_skips_the_local_part_only(
+    pytester: pytest.Pytester,
+    openai_server: OpenAISimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No cache, no shipped vocabulary, no network, recordings that kept no local counts (older
+    ones): a replay does not even try to download; one note for the encoding, and the observed
+    drift is judged."""
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
+    openai_server.add_rule(model="gpt-5.5", content="ACME", prompt_token_factor=1.3)
+    openai_server.add_rule(content="ACME")
+    record(pytester, openai_server)
+    openai_server.stop()
+    drop_kept_counts(pytester.path)
+
+    without_vocabularies(monkeypatch)
     result = pytester.runpytest_subprocess("--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}")
 
     result.assert_outcomes(passed=4, failed=1, skipped=2, warnings=1)

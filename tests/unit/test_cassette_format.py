@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_llmgate.cassettes import CorruptCassetteError, dump_cassette_text, load_cassette_data
+from pytest_llmgate.cassettes import (
+    TOKEN_COUNTS_KEY,
+    CorruptCassetteError,
+    dump_cassette_text,
+    kept_token_counts,
+    load_cassette_data,
+)
 from pytest_llmgate.client import ClientSettings, ModelClient
 from pytest_llmgate.recording import Recorder, _SafeYamlSerializer
 from pytest_llmgate.replay import ReplayCassettes, ReplayClient
@@ -147,3 +153,23 @@ def test_a_recorded_body_holding_a_redacted_key_still_matches(
     other = {"model": "gpt-4o", "messages": [{"role": "user", "content": "my key is something else"}]}
     with ReplayCassettes().use(path), pytest.raises(Exception, match="body changed"):
         ReplayClient(DEAD_BASE_URL, scrubber=Scrubber()).complete(dict(other))
+
+
+def test_kept_token_counts_are_read_and_checked(tmp_path: Path) -> None:
+    """A kept count stands in for tiktoken's, so only whole numbers 0..10^9 under text keys pass."""
+    path = tmp_path / "c.yaml"
+    key = "o200k_base:v1:" + "0" * 32
+    good = {**_cassette(), "metadata": {TOKEN_COUNTS_KEY: {key: 24}}}
+    assert kept_token_counts(path, load_cassette_data(dump_cassette_text(good), path)) == {key: 24}
+    assert kept_token_counts(path, _cassette()) == {}  # recorded before counts were kept
+    assert kept_token_counts(path, {**_cassette(), "metadata": {"other": 1}}) == {}
+    for bad in (-1, 1.5, True, "24", None, 10**9 + 1):
+        data = {**_cassette(), "metadata": {TOKEN_COUNTS_KEY: {key: bad}}}
+        with pytest.raises(CorruptCassetteError, match=f"is {bad!r}, not a whole number from 0 to 10"):
+            load_cassette_data(dump_cassette_text(data), path)
+    for metadata, detail in (
+        ([1], "metadata is list, not a mapping"),
+        ({TOKEN_COUNTS_KEY: [3]}, "is not a mapping"),
+    ):
+        with pytest.raises(CorruptCassetteError, match=detail):
+            load_cassette_data(dump_cassette_text({**_cassette(), "metadata": metadata}), path)

