@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,10 +270,41 @@ def check_cassette_path(path: Path, root: Path, project: Path) -> None:
     else `root` itself (an explicit `--llm-cassette-dir` elsewhere is the user's choice; links
     below it still may not leave it).
     """
-    boundary = _boundary(os.path.abspath(root), os.path.abspath(project))
-    target = Path(os.path.realpath(path))
+    absolute_root = os.path.abspath(root)
+    boundary = _boundary(absolute_root, os.path.abspath(project))
+    target = Path(_resolve_below(os.path.abspath(path), absolute_root))
     if not target.is_relative_to(boundary):
         raise UnsafeCassettePath(path, target, boundary)
+
+
+def _resolve_below(path: str, root: str) -> str:
+    """`os.path.realpath(path)`, with the part above `root` resolved once per root.
+
+    A replay checks thousands of cassettes under one folder; resolving each whole path walked
+    every folder from `/` again (a tenth of a 2,000-case replay). Below the root, a component
+    that is not a symlink resolves to itself, so `lstat` of those few is enough; a symlink there
+    (or a path not under `root`) takes the full `realpath`.
+    """
+    prefix = root.rstrip(os.sep) + os.sep
+    if not path.startswith(prefix):
+        return os.path.realpath(path)
+    parts = path[len(prefix) :].split(os.sep)
+    if any(part in ("", ".", "..") for part in parts):
+        return os.path.realpath(path)
+    current = root
+    for part in parts:
+        current = os.path.join(current, part)
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return os.path.realpath(path)
+        except OSError:
+            break  # what does not exist is no link: realpath keeps the rest as written
+    return os.path.join(_realpath(root), *parts)
+
+
+@functools.lru_cache(maxsize=64)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
 
 
 @functools.lru_cache(maxsize=64)

@@ -263,10 +263,17 @@ class CassetteSession:
         return counts if isinstance(counts, Mapping) else {}
 
     def keep_token_count(self, key: str, tokens: int) -> None:
-        """Keep a local count in the cassette, when it is written anyway (it recorded a call):
-        a replay then needs no tokenizer. A replayed cassette is not rewritten for it."""
-        if self.cassette.dirty:
-            self.cassette._metadata.setdefault(TOKEN_COUNTS_KEY, {})[key] = tokens
+        """Keep a local count in the cassette so that a replay needs no tokenizer.
+
+        Only where writing is expected: a cassette that recorded a call, or any cassette under
+        `new_episodes` (which adds what older recordings lack, their interactions unchanged). A
+        cassette only replayed under `once` or `all` is not rewritten for it.
+        """
+        if self.cassette.dirty or self.cassette.record_mode == RecordMode.NEW_EPISODES:
+            counts = self.cassette._metadata.setdefault(TOKEN_COUNTS_KEY, {})
+            if counts.get(key) != tokens:
+                counts[key] = tokens
+                self.cassette.dirty = True
 
     def __post_init__(self) -> None:
         self._handler = vcr_handle_request(self.cassette, httpx2.HTTPTransport.handle_request, httpx2)

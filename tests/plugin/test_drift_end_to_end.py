@@ -268,6 +268,30 @@ def test_a_replay_reads_the_local_counts_its_recordings_kept_and_loads_no_vocabu
     )
 
 
+def test_new_episodes_adds_the_counts_older_recordings_lack_and_changes_nothing_else(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS))
+    openai_server.add_rule(content="ACME")
+    record(pytester, openai_server)
+    openai_server.stop()
+    paths = sorted(pytester.path.rglob("cassettes/**/*.yaml"))
+    recorded = {path: json.loads(path.read_text(encoding="utf-8")) for path in paths}
+    assert drop_kept_counts(pytester.path) == 4
+    # A replay in `once` or `none` writes nothing.
+    for mode in ("once", "none"):
+        replay(pytester, f"--llm-record-mode={mode}").assert_outcomes(passed=5, skipped=2)
+        assert all("metadata" not in json.loads(path.read_text(encoding="utf-8")) for path in paths)
+
+    result = replay(pytester, "--llm-record-mode=new_episodes")
+    result.assert_outcomes(passed=5, skipped=2)
+    assert {path: json.loads(path.read_text(encoding="utf-8")) for path in paths} == recorded
+    # Kept as they are: a second run rewrites nothing.
+    stamps = [path.stat().st_mtime_ns for path in paths]
+    replay(pytester, "--llm-record-mode=new_episodes").assert_outcomes(passed=5, skipped=2)
+    assert [path.stat().st_mtime_ns for path in paths] == stamps
+
+
 def test_an_edited_kept_count_makes_the_cassette_corrupt(
     pytester: pytest.Pytester, openai_server: OpenAISimulator
 ) -> None:

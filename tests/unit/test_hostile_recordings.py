@@ -20,6 +20,7 @@ from pytest_llmgate.cases import Case, load_case_file, parse_case_file
 from pytest_llmgate.cassettes import (
     CorruptCassetteError,
     UnsafeCassettePath,
+    _resolve_below,
     check_cassette_path,
     create_temp_beside,
     remove_stale_temps,
@@ -324,6 +325,41 @@ def test_links_inside_the_project_and_an_explicit_folder_elsewhere_are_fine(tmp_
     (elsewhere / "f" / "c").symlink_to(project, target_is_directory=True)
     with pytest.raises(UnsafeCassettePath, match="outside"):
         check_cassette_path(elsewhere / "f" / "c" / "m.yaml", elsewhere, project)
+
+
+def test_resolving_below_a_resolved_root_agrees_with_realpath(tmp_path: Path) -> None:
+    """The per-root shortcut of check_cassette_path gives realpath's answer for every layout: plain
+    folders, missing ones, a linked root, a linked file folder, case folder or cassette, a
+    dangling link, a link chain, a path not under the root."""
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "m.yaml").write_text("{}")
+    layouts: list[tuple[Path, Path]] = []
+    for index, link in enumerate(("", "root", "file", "case", "cassette", "dangling", "chain")):
+        project = tmp_path / f"p{index}"
+        root = project / "cassettes"
+        if link == "root":
+            project.mkdir()
+            root.symlink_to(outside, target_is_directory=True)
+        else:
+            (root / "f").mkdir(parents=True)
+        if link == "file":
+            (root / "g").symlink_to(outside, target_is_directory=True)
+        if link == "case":
+            (root / "f" / "c").symlink_to(outside / "deep", target_is_directory=True)
+        if link == "cassette":
+            (root / "f" / "c").mkdir()
+            (root / "f" / "c" / "m.yaml").symlink_to(outside / "m.yaml")
+        if link == "dangling":
+            (root / "f" / "c").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+        if link == "chain":
+            (root / "f" / "hop").symlink_to(outside, target_is_directory=True)
+            (root / "f" / "c").symlink_to(root / "f" / "hop" / "deep", target_is_directory=True)
+        for folder in ("f", "g", "missing"):
+            layouts.append((root / folder / "c" / "m.yaml", root))
+        layouts.append((tmp_path / "elsewhere" / "m.yaml", root))
+    for path, root in layouts:
+        assert _resolve_below(str(path), str(root)) == os.path.realpath(path), path
 
 
 # Temporary files and modes
