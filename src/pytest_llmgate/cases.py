@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,7 +22,7 @@ from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_
 from pytest_llmgate.errors import CaseFileError, did_you_mean
 from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
 from pytest_llmgate.model.targets import Targets, parse_targets
-from pytest_llmgate.templates import TemplateProblem, render, render_data, resolve_vars
+from pytest_llmgate.templates import TemplateProblem, is_template, render, render_data, resolve_vars
 
 FILE_KEYS = ("baseline", "models", "param_policy", "defaults", "prompts", "cases", "pricing", "gate")
 # Keys a case may take; `defaults` takes the same minus the per-case ones (plus the file's `gate`).
@@ -93,23 +93,11 @@ def key_line(mapping: Any, field: str | None) -> int | None:
     return found
 
 
-class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe loader that keeps line numbers and refuses duplicate keys (a silent overwrite hides a case).
-
-    Built on libyaml's parser when PyYAML has it (ten times faster on large suites); its nodes
-    carry the same marks, so lines are exact either way. The composed document is measured before
-    anything is built from it, so aliases cannot expand past ALIAS_EXPANSION_LIMIT.
-    """
-
-    def get_single_data(self) -> Any:
-        node = self.get_single_node()
-        if node is None:
-            return None
-        _check_expansion(node)
-        return self.construct_document(node)
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAG_PREFIX = "tag:yaml.org,2002:"
+_MERGE_TAG = _TAG_PREFIX + "merge"
+_STR_TAG = _TAG_PREFIX + "str"
+_SEQ_TAG = _TAG_PREFIX + "seq"
+_MAP_TAG = _TAG_PREFIX + "map"
 
 
 def _check_expansion(root: yaml.Node) -> None:
@@ -157,7 +145,7 @@ def _check_expansion(root: yaml.Node) -> None:
     size(root, root)
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
     """A mapping with YAML's merge semantics: keys merged in by `<<` are overridden by the
     mapping's own keys (and, from a list of mappings, an earlier one wins over a later one),
     while a key given twice among the mapping's own keys is still an error.
@@ -196,7 +184,254 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     return mapping
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+class _LineLoading:
+    """Safe loading that keeps line numbers and refuses duplicate keys (a silent overwrite hides a
+    case): the node path, which `_build_from_events` matches and which reports every error.
+
+    The composed document is measured before anything is built from it, so aliases cannot expand
+    past ALIAS_EXPANSION_LIMIT.
+    """
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()  # type: ignore[attr-defined]
+        if node is None:
+            return None
+        _check_expansion(node)
+        return self.construct_document(node)  # type: ignore[attr-defined]
+
+
+class _PyLineLoader(_LineLoading, yaml.SafeLoader):
+    """The loader on PyYAML's pure-Python parser, for installations without libyaml."""
+
+
+_PyLineLoader.add_constructor(_MAP_TAG, _construct_mapping)
+if TYPE_CHECKING:  # CSafeLoader exists where PyYAML has libyaml
+    _Loader = type[yaml.SafeLoader] | type[yaml.CSafeLoader]
+_LineLoader: _Loader = _PyLineLoader
+if yaml.__with_libyaml__:
+
+    class _CLineLoader(_LineLoading, yaml.CSafeLoader):
+        """The loader on libyaml's parser (ten times faster on large suites); its nodes and events
+        carry the same marks, so lines are exact either way."""
+
+    _CLineLoader.add_constructor(_MAP_TAG, _construct_mapping)
+    _LineLoader = _CLineLoader
+
+
+# Scalar tags the event builder constructs; their values are immutable, so one object may stand
+# for every plain scalar of the same text.
+_SCALAR_TAGS = frozenset(
+    _TAG_PREFIX + name for name in ("null", "bool", "int", "float", "timestamp", "binary")
+)
+_MAX_EVENT_DEPTH = 50  # deeper documents take the node path (and its "nested too deeply")
+_SCALAR, _ALIAS, _MAPPING, _SEQUENCE, _MAPPING_END, _SEQUENCE_END, _OTHER = range(1, 8)
+# Event classes by name: a second import of PyYAML (pytester's in-process runs) makes new event
+# classes, while libyaml's extension module keeps making the first ones.
+_EVENT_KINDS = {
+    "ScalarEvent": _SCALAR,
+    "AliasEvent": _ALIAS,
+    "MappingStartEvent": _MAPPING,
+    "SequenceStartEvent": _SEQUENCE,
+    "MappingEndEvent": _MAPPING_END,
+    "SequenceEndEvent": _SEQUENCE_END,
+}
+_MERGE = object()  # what a `<<` key stands for while its mapping is built
+
+
+class _NodePathNeeded(Exception):
+    """The event builder met what it does not build exactly as the node path does: an error, a
+    tag other than the plain ones, an alias into its own node, deep nesting, several documents."""
+
+
+def _build_from_events(loader: Any) -> Any:
+    """The document straight from the parser's events, as `_LineLoading` builds it from nodes:
+    the same LineDicts, lines, merge keys, shared aliased objects and expansion bound.
+
+    Composing nodes first costs two marks per node, three calls back into Python per node (the
+    resolver's) and a node tree that keeps the garbage collector busy: on 2,000 cases that was
+    most of the time collection spent on the file. Whatever this function does not build exactly
+    the same way raises _NodePathNeeded, and the node path then builds the document or reports
+    its error and line; so errors, alias bombs and rare tags only need noticing here.
+    """
+    get_event = loader.get_event
+    resolve = loader.resolve
+    implicit_starts = loader.yaml_implicit_resolvers  # keyed by a plain scalar's first character
+    constructors = loader.yaml_constructors
+    if None in implicit_starts or loader.yaml_path_resolvers:
+        raise _NodePathNeeded
+    kinds: dict[type, int] = {}
+    plain: dict[str, Any] = {}  # a plain scalar that may not be text: its text -> its value
+    # anchor -> (value, expanded size or -1 while still open, line)
+    anchors: dict[str, tuple[Any, int, int]] = {}
+    size = 0  # nodes plus scalar characters read, as _check_expansion counts them
+    extra = 0  # what aliases add to that
+
+    def kind_of(event: Any) -> int:
+        cls = type(event)
+        kind = kinds[cls] = _EVENT_KINDS.get(cls.__name__, _OTHER)
+        return kind
+
+    def typed(value: str, tag: str, event: Any) -> Any:
+        if tag == _STR_TAG:
+            return value
+        if tag == _MERGE_TAG:
+            return _MERGE
+        if tag not in _SCALAR_TAGS:
+            raise _NodePathNeeded
+        node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+        return constructors[tag](loader, node)
+
+    def scalar(event: Any) -> Any:
+        nonlocal size
+        value: str = event.value
+        size += 1 + len(value)
+        tag = event.tag
+        if tag is None:
+            if not event.implicit[0] or value[:1] not in implicit_starts:
+                result: Any = value
+            elif value in plain:
+                result = plain[value]
+            else:
+                tag = resolve(yaml.ScalarNode, value, event.implicit)
+                result = plain[value] = typed(value, tag, event)
+        else:
+            if tag == "!":
+                tag = resolve(yaml.ScalarNode, value, event.implicit)
+            result = typed(value, tag, event)
+        if event.anchor is not None:
+            if event.anchor in anchors:
+                raise _NodePathNeeded
+            anchors[event.anchor] = (result, 1 + len(value), event.start_mark.line + 1)
+        return result
+
+    def alias(event: Any) -> tuple[Any, int, int]:
+        nonlocal extra
+        target = anchors.get(event.anchor)
+        if target is None or target[1] < 0:
+            raise _NodePathNeeded
+        extra += target[1]
+        if extra > ALIAS_EXPANSION_LIMIT:
+            raise _NodePathNeeded
+        return target
+
+    def node(event: Any, kind: int, depth: int) -> Any:
+        """Any node but a scalar (which the loops below build themselves, it being most nodes)."""
+        if kind == _ALIAS:
+            value = alias(event)[0]
+            if value is _MERGE:
+                raise _NodePathNeeded
+            return value
+        if depth >= _MAX_EVENT_DEPTH:
+            raise _NodePathNeeded
+        if kind == _MAPPING:
+            return mapping(event, depth + 1)
+        if kind == _SEQUENCE:
+            return sequence(event, depth + 1)
+        raise _NodePathNeeded
+
+    def start(event: Any, value: Any, default_tag: str) -> tuple[int, int]:
+        nonlocal size
+        if event.tag is not None and event.tag != "!" and event.tag != default_tag:
+            raise _NodePathNeeded
+        before = size, extra
+        size += 1
+        if event.anchor is not None:
+            if event.anchor in anchors:
+                raise _NodePathNeeded
+            anchors[event.anchor] = (value, -1, event.start_mark.line + 1)
+        return before
+
+    def close(event: Any, before: tuple[int, int]) -> None:
+        """An anchored collection is complete: aliases may now refer to it."""
+        value, _, line = anchors[event.anchor]
+        anchors[event.anchor] = (value, size - before[0] + extra - before[1], line)
+
+    def sequence(event: Any, depth: int) -> list[Any]:
+        result: list[Any] = []
+        before = start(event, result, _SEQ_TAG)
+        append = result.append
+        while True:
+            item = get_event()
+            kind = kinds.get(type(item)) or kind_of(item)
+            if kind == _SCALAR:
+                value = scalar(item)
+                if value is _MERGE:
+                    raise _NodePathNeeded
+            elif kind == _SEQUENCE_END:
+                break
+            else:
+                value = node(item, kind, depth)
+            append(value)
+        if event.anchor is not None:
+            close(event, before)
+        return result
+
+    def mapping(event: Any, depth: int) -> LineDict:
+        result = LineDict()
+        result.line = event.start_mark.line + 1
+        before = start(event, result, _MAP_TAG)
+        key_lines = result.key_lines
+        sources: list[LineDict] = []
+        while True:
+            item = get_event()
+            kind = kinds.get(type(item)) or kind_of(item)
+            if kind == _SCALAR:
+                line = item.start_mark.line + 1
+                key = scalar(item)
+            elif kind == _MAPPING_END:
+                break
+            elif kind == _ALIAS:
+                key, _, line = alias(item)  # an alias of a `<<` key is one too
+            else:  # a mapping or list as a key cannot be hashed: the node path says so
+                raise _NodePathNeeded
+            item = get_event()
+            kind = kinds.get(type(item)) or kind_of(item)
+            if kind == _SCALAR:
+                value = scalar(item)
+                if value is _MERGE:
+                    raise _NodePathNeeded
+            else:
+                value = node(item, kind, depth)
+            if key is _MERGE:
+                merged = value if type(value) is list else [value]
+                if not all(type(source) is LineDict for source in merged):
+                    raise _NodePathNeeded
+                sources.extend(merged)
+            elif key in result:
+                raise _NodePathNeeded
+            else:
+                result[key] = value
+                key_lines[key] = line
+        if sources:  # merged keys first, the mapping's own keys over them (as _construct_mapping)
+            own = list(result.items())
+            result.clear()
+            for source in reversed(sources):
+                result.update(source)
+            result.update(own)
+        if event.anchor is not None:
+            close(event, before)
+        return result
+
+    def expect(name: str) -> Any:
+        event = get_event()
+        if type(event).__name__ != name:
+            raise _NodePathNeeded
+        return event
+
+    expect("StreamStartEvent")
+    event = get_event()
+    if type(event).__name__ == "StreamEndEvent":
+        return None
+    if type(event).__name__ != "DocumentStartEvent":
+        raise _NodePathNeeded
+    event = get_event()
+    kind = kind_of(event)
+    document = scalar(event) if kind == _SCALAR else node(event, kind, 0)
+    if document is _MERGE:
+        raise _NodePathNeeded
+    expect("DocumentEndEvent")
+    expect("StreamEndEvent")  # a second document is the node path's error
+    return document
 
 
 def _line(node: Any, default: int | None) -> int | None:
@@ -265,7 +500,7 @@ def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
 def load_yaml_with_lines(text: str, path: Path) -> Any:
     """Safe YAML whose mappings are `LineDict`s; duplicate keys and syntax errors name file and line."""
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        return _load_yaml(text, _LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -274,6 +509,19 @@ def load_yaml_with_lines(text: str, path: Path) -> Any:
         raise CaseFileError(path, f"invalid YAML: {exc}") from exc
     except RecursionError:
         raise CaseFileError(path, "invalid YAML: nested too deeply") from None
+
+
+def _load_yaml(text: str, loader: _Loader, *, from_events: bool = True) -> Any:
+    """The document from events when they build it exactly (fast), else from composed nodes."""
+    if from_events:
+        events = loader(text)
+        try:
+            return _build_from_events(events)
+        except Exception:  # the node path builds it, or raises the error to report
+            pass
+        finally:
+            events.dispose()
+    return yaml.load(text, Loader=loader)
 
 
 def parse_case_file(text: str, path: Path, root: Path | None = None) -> CaseFile:
@@ -311,8 +559,9 @@ def parse_case_file(text: str, path: Path, root: Path | None = None) -> CaseFile
     rows = _case_rows(path, document.get("cases"), files, _line(document, 1))
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    specs: _SpecCache = {}
     for row in rows:
-        for case in _parse_case(path, row, defaults, prompts, files):
+        for case in _parse_case(path, row, defaults, prompts, files, specs):
             if case.id in seen:
                 raise CaseFileError(
                     row.path,
@@ -520,7 +769,12 @@ def _reject_unknown(
 
 
 def _parse_case(
-    path: Path, row: Row, defaults: Mapping[str, Any], prompts: Sequence[_Prompt], files: _Files
+    path: Path,
+    row: Row,
+    defaults: Mapping[str, Any],
+    prompts: Sequence[_Prompt],
+    files: _Files,
+    specs: _SpecCache,
 ) -> list[Case]:
     """The case of one row, or one per file-level prompt when it has no prompt of its own."""
     raw = row.case
@@ -589,7 +843,7 @@ def _parse_case(
     tools = _tools(err, _data_field(files, err, merged.get("tools"), variables, "tools"))
     tags = _tags(err, merged.get("tags"))
     budgets = _budgets(err, merged.get("budgets"))
-    assertions = _assertions(path, err, files, merged.get("assert"), variables, line or 1)
+    assertions = _assertions(path, err, files, merged.get("assert"), variables, line or 1, specs)
     description = raw.get("description")
     if description is not None and not isinstance(description, str):
         raise err("description must be text", "description")
@@ -940,6 +1194,7 @@ def _assertions(
     raw: Any,
     variables: Mapping[str, Any],
     case_line: int,
+    specs: _SpecCache,
 ) -> tuple[AssertionSpec, ...]:
     if raw is None:
         return ()
@@ -947,17 +1202,50 @@ def _assertions(
         raw = files.load(raw, err, "assert").value
     if not isinstance(raw, list):
         raise err("assert must be a list of assertions like {type: contains, value: ...}", "assert")
-    specs: list[AssertionSpec] = []
+    result: list[AssertionSpec] = []
     for position, entry in enumerate(raw):
         line = _line(entry, case_line)
-        if isinstance(entry, Mapping):
-            entry = _assertion_entry(err, files, entry, variables, f"assert[{position}]", line)
-        try:
-            specs.append(parse_assertion(entry, base_dir=path.parent))
-        except AssertionConfigError as exc:
-            field_name = f"assert[{position}]" + (f".{exc.field}" if exc.field else "")
-            raise err(exc.message, field_name, line) from exc
-    return tuple(specs)
+        key = _spec_key(entry)
+        spec = specs.get(key) if key is not None else None
+        if spec is None:
+            if isinstance(entry, Mapping):
+                entry = _assertion_entry(err, files, entry, variables, f"assert[{position}]", line)
+            try:
+                spec = parse_assertion(entry, base_dir=path.parent)
+            except AssertionConfigError as exc:
+                field_name = f"assert[{position}]" + (f".{exc.field}" if exc.field else "")
+                raise err(exc.message, field_name, line) from exc
+            if key is not None:
+                specs[key] = spec
+        result.append(spec)
+    return tuple(result)
+
+
+_SpecCache = dict[tuple[tuple[str, type, Any], ...], AssertionSpec]
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _spec_key(entry: Any) -> tuple[tuple[str, type, Any], ...] | None:
+    """What identifies an entry whose spec may be shared by every case that has the same entry
+    (a suite of 2,000 cases repeats a handful, often from defaults): text keys and immutable
+    scalar values, types included (`1`, `1.0` and `true` are equal but configure differently),
+    and no text that rendering or a file would change, so the entry is the same in every case.
+    None: render and parse it anew, as templates, `file://` values, mappings and lists as values
+    and code kinds (`python` loads a module per entry) are."""
+    if not isinstance(entry, dict):
+        return None
+    key = []
+    for name, value in entry.items():
+        kind = type(value)
+        if type(name) is not str or kind not in _SCALAR_TYPES:
+            return None
+        if kind is str and (is_template(value) or is_reference(value)):
+            return None
+        key.append((name, kind, value))
+    raw_type = entry.get("type")
+    if not isinstance(raw_type, str) or raw_type.removeprefix("not-") in CODE_KINDS:
+        return None
+    return tuple(key)
 
 
 def _assertion_entry(

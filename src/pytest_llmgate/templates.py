@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-_MARKERS = ("{{", "{%", "{#")
 _LINE_OF_ERROR = re.compile(r"line (\d+)")
 
 
@@ -41,7 +40,8 @@ class TemplateProblem(Exception):
 
 def is_template(text: str) -> bool:
     """Whether `text` holds any template syntax; plain text is never handed to Jinja2."""
-    return any(marker in text for marker in _MARKERS)
+    # Most prompts have no brace at all: one scan answers for them (this runs on every string).
+    return "{" in text and ("{{" in text or "{%" in text or "{#" in text)
 
 
 def to_json(value: Any) -> str:

@@ -505,3 +505,75 @@ def test_params_of_both_wire_formats_and_vendor_fields_in_extra_body_are_accepte
     )
     case = parse_case_file(text, Path("llm_x.yaml")).cases[0]
     assert case.params["extra_body"] == {"top_k": 5}
+
+
+# --- assertion specs shared between cases -------------------------------------------------------
+
+
+def test_cases_with_the_same_assertion_entry_share_one_spec_equal_to_a_fresh_parse() -> None:
+    from pytest_llmgate.assertions import parse_assertion
+
+    text = "cases:\n" + "".join(
+        f"  - id: c{n}\n    prompt: x\n    assert:\n"
+        "      - {type: icontains, value: acme}\n      - {type: regex, value: 'a+b', weight: 2}\n"
+        for n in range(3)
+    )
+    path = Path("tests/llm/llm_x.yaml")
+    first, *others = parse_case_file(text, path).cases
+    for other in others:
+        assert all(mine is theirs for mine, theirs in zip(first.assertions, other.assertions, strict=True))
+    assert first.assertions == (
+        parse_assertion({"type": "icontains", "value": "acme"}, base_dir=path.parent),
+        parse_assertion({"type": "regex", "value": "a+b", "weight": 2}, base_dir=path.parent),
+    )
+
+
+def test_equal_values_of_different_types_are_not_one_assertion() -> None:
+    # 1, 1.0 and true are equal (and hash alike) in Python, but compare replies with different text.
+    text = "cases:\n" + "".join(
+        f"  - id: c{n}\n    prompt: x\n    assert: [{{type: equals, value: {value}}}]\n"
+        for n, value in enumerate(["1", "1.0", "true", "'1'"])
+    )
+    prepared = [case.assertions[0].prepared for case in parse_case_file(text, Path("llm_x.yaml")).cases]
+    assert prepared == ["1", "1.0", "true", "1"]
+
+
+def test_an_entry_rendered_with_each_cases_vars_is_its_own_assertion() -> None:
+    text = (
+        "defaults:\n  assert: [{type: icontains, value: '{{who}}'}]\n"
+        "cases:\n  - id: a\n    prompt: x\n    vars: {who: ann}\n"
+        "  - id: b\n    prompt: x\n    vars: {who: bob}\n"
+    )
+    a, b = parse_case_file(text, Path("llm_x.yaml")).cases
+    assert (a.assertions[0].value, b.assertions[0].value) == ("ann", "bob")
+
+
+def test_an_invalid_entry_is_reported_for_the_case_it_is_in_however_often_it_repeats() -> None:
+    text = "cases:\n" + "".join(
+        f"  - id: c{n}\n    prompt: x\n    assert: [{{type: regex, value: {value}}}]\n"
+        for n, value in enumerate(["ok", "ok", "'('"])
+    )
+    error = error_of(text)
+    assert (error.case_id, error.line, error.field) == ("c2", 10, "assert[0].value")
+
+
+@pytest.mark.parametrize(
+    ("entry", "shared"),
+    [
+        ({"type": "icontains", "value": "acme", "weight": 2, "metric": None}, True),
+        ({"type": "icontains", "value": "{{who}}"}, False),  # rendered with each case's vars
+        ({"type": "llm-rubric", "value": "file://rubric.txt"}, False),  # read from a file
+        ({"type": "python", "value": "checks.py:ok"}, False),  # loads a module per entry
+        ({"type": "not-python", "value": "checks.py:ok"}, False),
+        ({"type": "python-tests", "value": "def test_x(): pass"}, False),
+        ({"type": "contains-any", "value": ["a", "b"]}, False),  # a list may be changed
+        ({"type": "fields", "value": {"a": 1}}, False),
+        ({"type": 3}, False),
+        ({1: "x", "type": "equals"}, False),
+        ("icontains: acme", False),
+    ],
+)
+def test_which_entries_may_share_a_spec(entry: object, shared: bool) -> None:
+    from pytest_llmgate.cases import _spec_key
+
+    assert (_spec_key(entry) is not None) == shared

@@ -93,3 +93,21 @@ def test_jinja2_is_not_imported_for_plain_text() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("text", "template"),
+    [
+        ("{{ x }}", True),
+        ("a {% if x %}b{% endif %}", True),
+        ("{# note #}", True),
+        ("{ {x} }", False),
+        ("{", False),
+        ("no braces", False),
+        ("", False),
+        ("}} {{", True),
+        ("{\n{", False),
+    ],
+)
+def test_what_counts_as_template_syntax(text: str, template: bool) -> None:
+    assert is_template(text) is template

@@ -8,7 +8,6 @@ file, the case and the field, raised before any model is called.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -201,9 +200,14 @@ def _number(entry: Mapping[str, Any], key: str, default: float | None) -> float 
 
 def parse_assertion(entry: Any, base_dir: Path | None = None) -> AssertionSpec:
     """Validate one `assert:` entry into a spec, or raise AssertionConfigError naming the field."""
-    from pytest_llmgate.assertions import load_kinds
+    import sys
 
-    load_kinds()
+    from pytest_llmgate.assertions import KIND_MODULES, load_kinds
+
+    # A suite parses thousands of entries: once every kind module is imported (looked up in
+    # sys.modules), load_kinds' import_module calls would only cost time.
+    if not all(f"{__package__}.{name}" in sys.modules for name in KIND_MODULES):
+        load_kinds()
     if not isinstance(entry, Mapping):
         raise AssertionConfigError(f"an assertion must be a mapping with a 'type', got {entry!r}")
     raw_type = entry.get("type")
@@ -234,19 +238,20 @@ def parse_assertion(entry: Any, base_dir: Path | None = None) -> AssertionSpec:
         raise AssertionConfigError(
             f"metric must be a name of 1 to {METRIC_NAME_CHARS} characters, got {metric!r}", "metric"
         )
-    spec = AssertionSpec(
-        metric=metric.strip() if metric is not None else None,
-        type=raw_type,
-        kind=kind_name,
-        negate=negate,
-        value=entry.get("value"),
-        weight=weight,
-        threshold=_number(entry, "threshold", None),
-        options={key: entry[key] for key in entry if key in kind.fields},
-        base_dir=base_dir,
-    )
-    if kind.prepare is not None:
-        spec = dataclasses.replace(spec, prepared=kind.prepare(spec))
+    configured: dict[str, Any] = {
+        "metric": metric.strip() if metric is not None else None,
+        "type": raw_type,
+        "kind": kind_name,
+        "negate": negate,
+        "value": entry.get("value"),
+        "weight": weight,
+        "threshold": _number(entry, "threshold", None),
+        "options": {key: entry[key] for key in entry if key in kind.fields},
+        "base_dir": base_dir,
+    }
+    spec = AssertionSpec(**configured)
+    if kind.prepare is not None:  # what prepare computes joins the spec it was computed from
+        spec = AssertionSpec(**configured, prepared=kind.prepare(spec))
     return spec
 
 

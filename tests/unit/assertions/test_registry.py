@@ -93,3 +93,16 @@ def test_a_crashing_check_fails_with_a_one_line_reason() -> None:
 def test_unknown_keys_are_refused_by_every_kind(kind: str) -> None:
     with pytest.raises(Exception, match="unknown key 'colour'"):
         parse_assertion({"type": kind, "value": "x", "colour": "red"})
+
+
+def test_parse_assertion_loads_a_kind_module_that_is_not_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It skips load_kinds while every kind module is in sys.modules; one missing is imported again.
+    import sys
+
+    load_kinds()
+    for name, kind in list(REGISTRY.items()):
+        monkeypatch.setitem(REGISTRY, name, kind)  # restored afterwards, as the module is
+    monkeypatch.delitem(sys.modules, "pytest_llmgate.assertions.text")
+    spec = parse_assertion({"type": "contains", "value": "x"})
+    assert "pytest_llmgate.assertions.text" in sys.modules
+    assert spec.prepared == "x"
