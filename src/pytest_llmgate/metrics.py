@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pytest_llmgate.results import CaseResult, ModelRun
@@ -203,17 +203,21 @@ def baseline_runs(results: Sequence[CaseResult], model: str | None = None) -> li
     return list(runs.values())
 
 
-def model_summaries(results: Sequence[CaseResult]) -> list[ModelSummary]:
+def model_summaries(
+    results: Sequence[CaseResult],
+    summariser: Callable[[str, Sequence[ModelRun]], ModelSummary] = summarise,
+) -> list[ModelSummary]:
     """One summary per baseline model (each case once), then one per (baseline, candidate) pair.
 
     Results of files naming different baselines are never merged under one baseline's name; a
     candidate compared with several baselines gets a summary per baseline (`versus`).
+    `summariser` is `summarise`, or a report's memo of it (`report.memo.Memo.summarise`).
     """
     if not results:
         return []
     pairs = pairs_of(results)
     baselines = list(dict.fromkeys(base for base, _ in pairs))
-    summaries = [summarise("baseline", baseline_runs(results, base)) for base in baselines]
+    summaries = [summariser("baseline", baseline_runs(results, base)) for base in baselines]
     for base, cand in pairs:
         if cand is None:
             continue
@@ -224,7 +228,7 @@ def model_summaries(results: Sequence[CaseResult]) -> list[ModelSummary]:
             and result.candidate.model == cand
             and result.baseline.model == base
         ]
-        summary = summarise("candidate", runs)
+        summary = summariser("candidate", runs)
         summaries.append(summary if len(baselines) == 1 else dataclasses.replace(summary, versus=base))
     return summaries
 

@@ -3,6 +3,14 @@
 A `CaseResult` serialises to a dict (`to_dict`/`from_dict`) that rides on pytest's TestReport to
 the xdist controller and feeds the reports, so the terminal summary of a distributed run sees
 exactly what a local run sees.
+
+The objects are frozen, so the verdicts derived from their fields (a sample's and a run's
+`passed`, a run's `errored`, `pass_rate` and `score`) are computed once, when the object is made,
+into fields that take no argument and that equality, hashing and `repr` leave out (`replace` and
+`from_dict` compute them again). The end of a 2,000-case run asks each run's verdict dozens of
+times (every summary, tag, pair and route), which cost more than writing the reports. Computed
+in `__post_init__`, not on first use: an attribute added later would unshare the instance's
+attribute dict, which costs 2.8 kB a case.
 """
 
 from __future__ import annotations
@@ -56,10 +64,12 @@ class Sample:
     # to trust a number that a stale built-in table or a typo in llmgate.yaml could have made.
     price_source: str | None = None
     threshold: float | None = None  # the case's `threshold`: its weighted score decides instead
+    passed: bool = field(init=False, repr=False, compare=False)  # derived: see the module docstring
 
-    @property
-    def passed(self) -> bool:
-        return self.error is None and sample_passes(self.assertions, self.threshold)
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "passed", self.error is None and sample_passes(self.assertions, self.threshold)
+        )
 
     @property
     def cost_usd(self) -> float | None:
@@ -131,27 +141,23 @@ class ModelRun:
     encoding: str | None = None  # the tiktoken encoding that count used
     notes: tuple[str, ...] = ()  # e.g. why there is no local count
     weight: float = 1.0  # the case's `weight` in the suite's quality score (a duplicate counts N)
+    # Derived from the samples (see the module docstring).
+    errored: bool = field(init=False, repr=False, compare=False)
+    pass_rate: float = field(init=False, repr=False, compare=False)
+    passed: bool = field(init=False, repr=False, compare=False)
+    score: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def errored(self) -> bool:
-        return any(sample.error is not None for sample in self.samples)
-
-    @property
-    def pass_rate(self) -> float:
-        if not self.samples:
-            return 0.0
-        return sum(sample.passed for sample in self.samples) / len(self.samples)
-
-    @property
-    def passed(self) -> bool:
+    def __post_init__(self) -> None:
+        samples = self.samples
+        errored = any(sample.error is not None for sample in samples)
+        pass_rate = sum(sample.passed for sample in samples) / len(samples) if samples else 0.0
         # A small epsilon: 2/3 must meet a pass_rate written as 0.6667 or 0.666...
-        return bool(self.samples) and not self.errored and self.pass_rate >= self.required_pass_rate - 1e-9
-
-    @property
-    def score(self) -> float:
-        if not self.samples:
-            return 0.0
-        return sum(sample.score for sample in self.samples) / len(self.samples)
+        passed = bool(samples) and not errored and pass_rate >= self.required_pass_rate - 1e-9
+        score = sum(sample.score for sample in samples) / len(samples) if samples else 0.0
+        object.__setattr__(self, "errored", errored)
+        object.__setattr__(self, "pass_rate", pass_rate)
+        object.__setattr__(self, "passed", passed)
+        object.__setattr__(self, "score", score)
 
     @property
     def breaches(self) -> tuple[BudgetBreach, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import html
 import shutil
 import struct
 import subprocess
@@ -11,8 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pytest_llmgate.report.html import render_html
+from pytest_llmgate.report.html import _TOKEN, Diffs, matching_blocks, render_html, word_diff
 from pytest_llmgate.report.model import build_report
 from pytest_llmgate.results import CaseResult, Outcome
 
@@ -274,3 +278,86 @@ def test_several_candidates_render_a_row_and_a_comparison_each() -> None:
     for text in ("<td>gpt-5.5</td>", "<td>o4-mini</td>", "<code>o4-mini</code> vs <code>gpt-4o</code>"):
         assert text in page
     assert "o4-mini p95 ms" in page
+
+
+# Word diffs: difflib's matching, computed once per pair of replies (issue 17)
+
+
+def _difflib_diff(before: str, after: str, tag: str = "ins") -> str:
+    """word_diff as it was written on difflib.SequenceMatcher: the reference."""
+    old, new = _TOKEN.findall(before), _TOKEN.findall(after)
+    if before == after:
+        return html.escape(after)
+    out = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, _, _, start, end in matcher.get_opcodes():
+        chunk = html.escape("".join(new[start:end]))
+        if op == "equal" or not chunk.strip():
+            out.append(chunk)
+        elif op in ("replace", "insert"):
+            out.append(f"<{tag}>{chunk}</{tag}>")
+    return "".join(out)
+
+
+# Few distinct words, so that runs repeat and tie: where a matching can go wrong.
+_reply = st.lists(st.sampled_from(["a", "b", "<c>", "&", " ", "  ", "\n", "é"]), max_size=14).map("".join)
+
+
+@given(_reply, _reply)
+def test_word_diffs_mark_what_difflib_marks_both_ways_with_or_without_the_shared_memo(
+    baseline: str, candidate: str
+) -> None:
+    expected = (_difflib_diff(candidate, baseline, "del"), _difflib_diff(baseline, candidate, "ins"))
+    assert (word_diff(candidate, baseline, "del"), word_diff(baseline, candidate, "ins")) == expected
+    diffs: Diffs = {}
+    assert (
+        word_diff(candidate, baseline, "del", diffs),
+        word_diff(baseline, candidate, "ins", diffs),
+    ) == expected
+    assert not diffs  # the reverse diff, when kept, was taken: nothing stays for the next case
+
+
+@given(_reply, _reply)
+def test_matching_blocks_are_difflibs_and_symmetric_only_when_swapping_changes_nothing(
+    first: str, second: str
+) -> None:
+    a, b = _TOKEN.findall(first), _TOKEN.findall(second)
+    blocks, symmetric = matching_blocks(a, b)
+    merged: list[tuple[int, int, int]] = []
+    for i, j, size in blocks:  # difflib merges adjacent blocks
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + size)
+        else:
+            merged.append((i, j, size))
+    expected = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()[:-1]
+    assert merged == [tuple(block) for block in expected]
+    if symmetric:
+        assert matching_blocks(b, a)[0] == [(j, i, size) for i, j, size in blocks]
+
+
+def test_a_tie_between_equal_runs_is_diffed_again_the_other_way() -> None:
+    blocks, symmetric = matching_blocks(["a", "b", "a"], ["a"])
+    assert (blocks, symmetric) == ([(0, 0, 1)], False)  # "a" twice in the first: a tie
+    diffs: Diffs = {}
+    assert word_diff("a b a", "a", "ins", diffs) == "a"
+    assert not diffs
+    assert word_diff("a", "a b a", "del", diffs) == _difflib_diff("a", "a b a", "del") == "a<del> b a</del>"
+
+
+def test_a_page_of_many_cases_marks_each_reply_as_difflib_does() -> None:
+    results = [
+        case(
+            f"c{index}",
+            with_text(sample(), f"Total: {index} EUR, paid on {index % 3} May"),
+            with_text(sample(), f"The total is {index} EUR, paid {index % 5} May"),
+        )
+        for index in range(30)
+    ]
+    page = render_html(build_report(results, {}))
+    for result in results:
+        assert result.candidate is not None
+        base, cand = result.baseline.samples[0].reply, result.candidate.samples[0].reply
+        assert base is not None
+        assert cand is not None
+        assert f'<pre class="reply">{_difflib_diff(cand.text, base.text, "del")}</pre>' in page
+        assert f'<pre class="reply">{_difflib_diff(base.text, cand.text, "ins")}</pre>' in page

@@ -15,7 +15,6 @@ the URL's fragment (`#filter=regressions&q=total&sort=score`), so a link shows t
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -396,7 +395,7 @@ RANK = {
 LAZY_CASES = 200
 """Past this many cases, folded cases are rendered when opened: a page of 2,000 laid out whole
 (3.4 MB of replies) took seconds to open and scroll."""
-MAX_DIFF_WORDS = 3000  # a longer reply is shown without marks: difflib is quadratic at worst
+MAX_DIFF_WORDS = 3000  # a longer reply is shown without marks: the matching is quadratic at worst
 
 SCRIPT = """
 (function () {
@@ -527,9 +526,15 @@ def _cases_section(report: RunReport) -> Iterator[str]:
         range(len(report.results)), key=lambda index: (RANK.get(report.results[index].outcome, 9), index)
     )
     lazy = len(report.results) > LAZY_CASES
+    # The cases are most of the page (2,000 cases: 50,000 lines): appended to one list and joined
+    # once, not yielded through a generator per nesting level.
+    lines: list[str] = []
+    diffs: Diffs = {}
     for index in order:
         result = report.results[index]
-        yield from _case(index, result, id(result) in blocking, lazy=lazy)
+        _case(lines, index, result, id(result) in blocking, lazy=lazy, diffs=diffs)
+    if lines:
+        yield "\n".join(lines)
     yield "</div>"
     yield "</section>"
 
@@ -539,12 +544,20 @@ def case_anchor(index: int) -> str:
     return f"case-{index}"
 
 
-def _case(index: int, result: CaseResult, blocking: bool, lazy: bool = False) -> Iterator[str]:
-    """One case, whole: the only place a case is rendered (a paged or lazily rendered report
-    renders each case with this function too).
+def _case(
+    out: list[str],
+    index: int,
+    result: CaseResult,
+    blocking: bool,
+    lazy: bool = False,
+    diffs: Diffs | None = None,
+) -> None:
+    """One case, whole, appended to `out` line by line: the only place a case is rendered (a
+    paged or lazily rendered report renders each case with this function too).
 
     `lazy`: a folded case's body goes in an inert `<template>`, put in place when it is first
-    opened (see SCRIPT's `unfold`); the browser then lays out only the open cases.
+    opened (see SCRIPT's `unfold`); the browser then lays out only the open cases. `diffs` is
+    shared by the cases of one page (see `word_diff`).
     """
     classes = "case blocking" if blocking else "case"
     is_open = " open" if result.outcome in BLOCKING_OUTCOMES else ""
@@ -562,28 +575,29 @@ def _case(index: int, result: CaseResult, blocking: bool, lazy: bool = False) ->
         "latency": _data_number(_mean_latency(result.candidate or result.baseline)),
     }
     attributes = "".join(f' data-{key}="{esc(value)}"' for key, value in data.items())
-    yield f'<details class="{classes}" id="{case_anchor(index)}"{attributes}{is_open}>'
-    yield (
+    out.append(f'<details class="{classes}" id="{case_anchor(index)}"{attributes}{is_open}>')
+    out.append(
         f'<summary><span class="badge {esc(result.outcome)}">{esc(result.outcome)}</span> '
         f"<code>{esc(result.file)}::{esc(result.case_id)}</code>{tags}{versus} "
         f'<span class="muted">score {esc(scores)}</span></summary>'
     )
     folded = lazy and not is_open
     if folded:
-        yield '<template class="lazy">'
+        out.append('<template class="lazy">')
     if result.message and result.outcome != Outcome.PASSED:
-        yield f'<pre class="message">{esc(result.message)}</pre>'
-    yield from _prompt(result.prompt)
-    yield '<div class="pair">'
-    yield from _run(result.baseline, "baseline", result.candidate)
+        out.append(f'<pre class="message">{esc(result.message)}</pre>')
+    _prompt(out, result.prompt)
+    out.append('<div class="pair">')
+    diffs = {} if diffs is None else diffs
+    _run(out, result.baseline, "baseline", result.candidate, diffs)
     if result.candidate is not None:
-        yield from _run(result.candidate, "candidate", result.baseline)
+        _run(out, result.candidate, "candidate", result.baseline, diffs)
     else:
-        yield '<div class="run candidate"><h3>no candidate</h3></div>'
-    yield "</div>"
+        out.append('<div class="run candidate"><h3>no candidate</h3></div>')
+    out.append("</div>")
     if folded:
-        yield "</template>"
-    yield "</details>"
+        out.append("</template>")
+    out.append("</details>")
 
 
 def _data_number(value: float | None) -> str:
@@ -602,17 +616,17 @@ def _mean_latency(run: ModelRun) -> float | None:
     return sum(answered) / len(answered) if answered else None
 
 
-def _prompt(messages: Sequence[Mapping[str, object]]) -> Iterator[str]:
+def _prompt(out: list[str], messages: Sequence[Mapping[str, object]]) -> None:
     """The messages the models were sent; content given as parts shows its text parts."""
     if not messages:
         return
-    yield '<div class="prompt"><h3>Prompt</h3>'
+    out.append('<div class="prompt"><h3>Prompt</h3>')
     for message in messages:
-        yield (
+        out.append(
             f'<div class="message-in"><span class="role">{esc(message.get("role", ""))}</span>'
             f"<pre>{esc(_content_text(message.get('content')))}</pre></div>"
         )
-    yield "</div>"
+    out.append("</div>")
 
 
 def _content_text(content: object) -> str:
@@ -635,21 +649,87 @@ def _content_text(content: object) -> str:
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
 
-def word_diff(before: str, after: str, tag: str = "ins") -> str:
+Blocks = list[tuple[int, int, int]]
+"""Matching blocks (start in `before`, start in `after`, length in tokens), in order."""
+
+Diffs = dict[tuple[str, str], Blocks]
+"""(before, after) -> its blocks, when already known: see `word_diff`."""
+
+
+def word_diff(before: str, after: str, tag: str = "ins", diffs: Diffs | None = None) -> str:
     """`after` escaped, the words not in `before` wrapped in `<ins>` (or `<del>`, for the
-    baseline's side): what changed between the two replies, at a glance."""
+    baseline's side): what changed between the two replies, at a glance.
+
+    The words are matched as `difflib.SequenceMatcher(autojunk=False)` matches them (see
+    `matching_blocks`). Each case diffs its two replies both ways (the baseline's side against
+    the candidate's, and back); `diffs`, shared by the calls of one page, takes the second
+    from the first when the matching is the same both ways.
+    """
     old, new = _TOKEN.findall(before), _TOKEN.findall(after)
     if len(old) > MAX_DIFF_WORDS or len(new) > MAX_DIFF_WORDS or before == after:
         return esc(after)
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    blocks = None if diffs is None else diffs.pop((before, after), None)
+    if blocks is None:
+        blocks, symmetric = matching_blocks(old, new)
+        if diffs is not None and symmetric:
+            diffs[(after, before)] = [(j, i, size) for i, j, size in blocks]
     out: list[str] = []
-    for op, _, _, start, end in matcher.get_opcodes():
-        chunk = esc("".join(new[start:end]))
-        if op == "equal" or not chunk.strip():
-            out.append(chunk)
-        elif op in ("replace", "insert"):
-            out.append(f"<{tag}>{chunk}</{tag}>")
+    done = 0
+    for _, start, size in (*blocks, (len(old), len(new), 0)):
+        if start > done:  # words of `after` that `before` lacks (or whitespace only: unmarked)
+            chunk = esc("".join(new[done:start]))
+            out.append(f"<{tag}>{chunk}</{tag}>" if chunk.strip() else chunk)
+        if size:
+            out.append(esc("".join(new[start : start + size])))
+        done = start + size
     return "".join(out)
+
+
+def matching_blocks(a: Sequence[str], b: Sequence[str]) -> tuple[Blocks, bool]:
+    """`difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()` without its
+    final dummy and without merging adjacent blocks (a diff marks the same words either way),
+    and whether swapping `a` and `b` gives the same blocks swapped.
+
+    difflib's algorithm (the longest common run, the first in `a` then in `b` among equals, then
+    the same on each side of it), without the junk heuristics that `autojunk=False` and no
+    `isjunk` turn off: a 2,000-case page diffs 4,000 replies, and difflib's object and bookkeeping
+    cost as much as the matching. Swapped, the algorithm picks the same run whenever the longest
+    is unique: when it is in every step, the reverse diff needs no second matching.
+    """
+    b2j: dict[str, list[int]] = {}
+    for j, token in enumerate(b):
+        b2j.setdefault(token, []).append(j)
+    blocks: Blocks = []
+    symmetric = True
+    queue = [(0, len(a), 0, len(b))]
+    while queue:
+        alo, ahi, blo, bhi = queue.pop()
+        best_i, best_j, best_size = alo, blo, 0
+        tied = False
+        lengths: dict[int, int] = {}  # j -> length of the common run ending at a[i - 1], b[j]
+        for i in range(alo, ahi):
+            following: dict[int, int] = {}
+            for j in b2j.get(a[i], ()):
+                if j < blo:
+                    continue
+                if j >= bhi:
+                    break
+                size = following[j] = lengths.get(j - 1, 0) + 1
+                if size > best_size:
+                    best_i, best_j, best_size = i - size + 1, j - size + 1, size
+                    tied = False
+                elif size == best_size:
+                    tied = True
+            lengths = following
+        if best_size:
+            symmetric = symmetric and not tied
+            blocks.append((best_i, best_j, best_size))
+            if alo < best_i and blo < best_j:
+                queue.append((alo, best_i, blo, best_j))
+            if best_i + best_size < ahi and best_j + best_size < bhi:
+                queue.append((best_i + best_size, ahi, best_j + best_size, bhi))
+    blocks.sort()
+    return blocks, symmetric
 
 
 def _cost_text(sample: Sample) -> str:
@@ -761,11 +841,11 @@ def _adapted_section(report: RunReport) -> Iterator[str]:
     yield "</section>"
 
 
-def _run(run: ModelRun, role: str, other: ModelRun | None = None) -> Iterator[str]:
+def _run(out: list[str], run: ModelRun, role: str, other: ModelRun | None, diffs: Diffs) -> None:
     """One model's samples; `other` is the run its replies are diffed against, word by word."""
     verdict = "passed" if run.passed else "failed"
-    yield f'<div class="run {role}">'
-    yield (
+    out.append(f'<div class="run {role}">')
+    out.append(
         f"<h3>{esc(role)} · <code>{esc(run.model)}</code> · "
         f'<span class="status {verdict}">{verdict}</span> '
         f'<span class="muted">score {100 * run.score:.0f}, pass rate {run.pass_rate:.0%}</span></h3>'
@@ -774,19 +854,26 @@ def _run(run: ModelRun, role: str, other: ModelRun | None = None) -> Iterator[st
         counterpart = None
         if other is not None and other.samples:
             counterpart = other.samples[min(number_, len(other.samples)) - 1]
-        yield from _sample(
+        _sample(
+            out,
             sample,
             number_ if len(run.samples) > 1 else None,
             counterpart,
             "del" if role == "baseline" else "ins",
+            diffs,
         )
-    yield "</div>"
+    out.append("</div>")
 
 
 def _sample(
-    sample: Sample, position: int | None, counterpart: Sample | None = None, diff_tag: str = "ins"
-) -> Iterator[str]:
-    yield '<div class="sample">'
+    out: list[str],
+    sample: Sample,
+    position: int | None,
+    counterpart: Sample | None,
+    diff_tag: str,
+    diffs: Diffs,
+) -> None:
+    out.append('<div class="sample">')
     parts = [f"{sample.latency_ms:.0f} ms"]
     if sample.reply is not None:
         usage = sample.reply.usage
@@ -803,19 +890,19 @@ def _sample(
     if sample.replayed:
         parts.append("replayed")
     head = f"sample {position}: " if position is not None else ""
-    yield f'<div class="stats">{esc(head + " · ".join(parts))}</div>'
+    out.append(f'<div class="stats">{esc(head + " · ".join(parts))}</div>')
     if sample.reply is not None:
         reply = sample.reply
         if reply.text:
             other = counterpart.reply.text if counterpart is not None and counterpart.reply else None
-            shown = esc(reply.text) if not other else word_diff(other, reply.text, diff_tag)
-            yield f'<pre class="reply">{shown}</pre>'
+            shown = esc(reply.text) if not other else word_diff(other, reply.text, diff_tag, diffs)
+            out.append(f'<pre class="reply">{shown}</pre>')
         if reply.refusal:
-            yield f'<pre class="reply">refusal: {esc(reply.refusal)}</pre>'
+            out.append(f'<pre class="reply">refusal: {esc(reply.refusal)}</pre>')
         for call in reply.tool_calls:
-            yield f'<pre class="reply">tool call {esc(call.name)}({esc(call.arguments)})</pre>'
+            out.append(f'<pre class="reply">tool call {esc(call.name)}({esc(call.arguments)})</pre>')
         if not (reply.text or reply.refusal or reply.tool_calls):
-            yield '<p class="muted">(empty reply)</p>'
+            out.append('<p class="muted">(empty reply)</p>')
     checks: list[str] = []
     if sample.error is not None:
         checks.append(
@@ -828,5 +915,5 @@ def _sample(
         checks.append(f'<li class="fail">✗ budget {esc(breach.describe())}</li>')
     checks.extend(f'<li class="muted">note: {esc(note)}</li>' for note in sample.notes)
     if checks:
-        yield f'<ul class="checks">{"".join(checks)}</ul>'
-    yield "</div>"
+        out.append(f'<ul class="checks">{"".join(checks)}</ul>')
+    out.append("</div>")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from pytest_llmgate import __version__
-from pytest_llmgate.comparison import QualityComparison, compare_quality
+from pytest_llmgate.comparison import QualityComparison
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import FAILED, GATE_NAMES, GateCheck
 from pytest_llmgate.metrics import (
@@ -29,6 +29,7 @@ from pytest_llmgate.metrics import (
     tags_of,
     unpriced_models,
 )
+from pytest_llmgate.report.memo import Memo
 from pytest_llmgate.report.routing import Routing, recommend_routing
 from pytest_llmgate.report.since import RunDelta, run_delta
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
@@ -177,11 +178,12 @@ def build_report(
         candidate = _distinct([result.candidate.model for result in ordered if result.candidate is not None])
     stamp = (created or datetime.now(timezone.utc)).astimezone(timezone.utc)
     gate_items = tuple(sorted(gates.items(), key=_gate_order))
-    summaries = tuple(model_summaries(ordered))
-    pairs = build_pairs(ordered, gate_items, settings)
+    memo = Memo()  # the run, its pair, a tag of every case and the default route: one summary
+    summaries = tuple(model_summaries(ordered, memo.summarise))
+    pairs = build_pairs(ordered, gate_items, settings, memo)
     several = len(pairs) > 1
     # Over the whole run only when it compares one pair: mixing candidates would mean nothing.
-    comparison = None if several else compare_quality(ordered)
+    comparison = None if several else memo.compare(ordered)
     failed_gates = tuple(nodeid for nodeid, check in gate_items if check.status == FAILED)
     failed_cases = tuple(result for result in ordered if case_blocks(result, settings))
     status = BLOCKED_VERDICT if failed_gates or failed_cases else PASSED_VERDICT
@@ -191,9 +193,9 @@ def build_report(
         TagReport(
             tag,
             len({(result.file_nodeid or result.file, result.case_id) for result in subset}),
-            tuple(model_summaries(subset)),
-            None if several else compare_quality(subset),
-            tuple(compare_quality(pair_results(subset, pair)) for pair in pairs) if several else (),
+            tuple(model_summaries(subset, memo.summarise)),
+            None if several else memo.compare(subset),
+            tuple(memo.compare(pair_results(subset, pair)) for pair in pairs) if several else (),
         )
         for tag in tags_of(ordered)
         for subset in [results_with_tag(ordered, tag)]
@@ -231,10 +233,11 @@ def build_report(
         settings=settings,
         summaries=summaries,
         comparison=comparison,
-        inflation=None if several else output_token_inflation(ordered),
+        # One pair's results are all the results, in order: its inflation is the run's.
+        inflation=None if several or not pairs else pairs[0].inflation,
         unpriced=tuple(unpriced_models(ordered)),
         tags=tags,
-        routing=recommend_routing(ordered, settings.alpha),
+        routing=recommend_routing(ordered, settings.alpha, memo),
         failed_gates=failed_gates,
         failed_cases=failed_cases,
         verdict=verdict,
@@ -258,9 +261,13 @@ def pair_results(
 
 
 def build_pairs(
-    results: Sequence[CaseResult], gates: Sequence[tuple[str, GateCheck]], settings: GateSettings
+    results: Sequence[CaseResult],
+    gates: Sequence[tuple[str, GateCheck]],
+    settings: GateSettings,
+    memo: Memo | None = None,
 ) -> tuple[PairReport, ...]:
     """Each (baseline, candidate) pair with its own gates, failing cases, status and verdict."""
+    memo = Memo() if memo is None else memo
     pairs = pairs_of(results)
     one_baseline = len({base for base, _ in pairs}) == 1
     file_baselines = {result.file_nodeid or result.file: result.baseline.model for result in results}
@@ -276,8 +283,8 @@ def build_pairs(
         failed_gates = tuple(nodeid for nodeid, check in pair_gates if check.status == FAILED)
         failed_cases = tuple(result for result in mine if case_blocks(result, settings))
         status = BLOCKED_VERDICT if failed_gates or failed_cases else PASSED_VERDICT
-        summaries = tuple(model_summaries(mine))
-        comparison = compare_quality(mine)
+        summaries = tuple(model_summaries(mine, memo.summarise))
+        comparison = memo.compare(mine)
         label = (cand or base) if one_baseline else (f"{cand} vs {base}" if cand else base)
         verdict = verdict_line(
             label,

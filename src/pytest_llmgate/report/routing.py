@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from pytest_llmgate.comparison import QualityComparison, compare_quality
-from pytest_llmgate.metrics import ModelSummary, baseline_runs, pairs_of, results_with_tag, summarise
+from pytest_llmgate.comparison import QualityComparison
+from pytest_llmgate.metrics import ModelSummary, baseline_runs, pairs_of, results_with_tag
+from pytest_llmgate.report.memo import Memo
 from pytest_llmgate.results import CaseResult, ModelRun
 
 BASELINE, CANDIDATE = "baseline", "candidate"
@@ -106,16 +107,19 @@ class Routing:
         return next(blend for blend in self.blends if blend.name == name)
 
 
-def recommend_routing(results: Sequence[CaseResult], alpha: float = 0.05) -> Routing | None:
+def recommend_routing(
+    results: Sequence[CaseResult], alpha: float = 0.05, memo: Memo | None = None
+) -> Routing | None:
     """The recommendation over the cases the candidates ran; None without a candidate or with
-    several baselines."""
+    several baselines. `memo`: the report's, which has summarised most of these runs already."""
     paired = [result for result in results if result.candidate is not None]
     if not paired or len({result.baseline.model for result in paired}) > 1:
         return None
+    memo = Memo() if memo is None else memo
     candidates = _candidates(paired)
     tags = sorted({tag for result in paired for tag in result.tags})
-    routes = tuple(decide(tag, results_with_tag(paired, tag), alpha) for tag in tags)
-    default = decide(DEFAULT_ROUTE, paired, alpha)
+    routes = tuple(decide(tag, results_with_tag(paired, tag), alpha, memo) for tag in tags)
+    default = decide(DEFAULT_ROUTE, paired, alpha, memo)
     routing = Routing(
         alpha=alpha,
         baseline=default.baseline.model,
@@ -138,12 +142,12 @@ def recommend_routing(results: Sequence[CaseResult], alpha: float = 0.05) -> Rou
         runs = by_case[key]
         chosen.append(runs.get(route.model, result.baseline) if route.role == CANDIDATE else result.baseline)
     blends = [
-        _blend("routed", chosen),
-        _blend("all baseline", [result.baseline for result in first.values()]),
+        _blend("routed", chosen, memo),
+        _blend("all baseline", [result.baseline for result in first.values()], memo),
     ]
     for model in candidates:
         name = "all candidate" if len(candidates) == 1 else f"all {model}"
-        blends.append(_blend(name, [runs[model] for runs in by_case.values() if model in runs]))
+        blends.append(_blend(name, [runs[model] for runs in by_case.values() if model in runs], memo))
     return Routing(alpha, routing.baseline, routing.candidate, routes, default, tuple(blends))
 
 
@@ -151,8 +155,8 @@ def _candidates(results: Sequence[CaseResult]) -> list[str]:
     return [cand for _, cand in pairs_of(results) if cand is not None]
 
 
-def _blend(name: str, runs: Sequence[ModelRun]) -> Blend:
-    summary = summarise(name, runs)
+def _blend(name: str, runs: Sequence[ModelRun], memo: Memo) -> Blend:
+    summary = memo.summarise(name, runs)
     return Blend(
         name=name,
         cases=summary.cases,
@@ -180,16 +184,17 @@ class _Option:
     comparison: QualityComparison | None
 
 
-def decide(tag: str, results: Sequence[CaseResult], alpha: float) -> Route:
+def decide(tag: str, results: Sequence[CaseResult], alpha: float, memo: Memo | None = None) -> Route:
     """Apply the rule of this module's docstring to the cases of one tag (all with a candidate)."""
-    base = _Option(BASELINE, summarise(BASELINE, baseline_runs(results)), None)
+    memo = Memo() if memo is None else memo
+    base = _Option(BASELINE, memo.summarise(BASELINE, baseline_runs(results)), None)
     candidates = []
     for model in _candidates(results):
         mine = [
             result for result in results if result.candidate is not None and result.candidate.model == model
         ]
         runs = [result.candidate for result in mine if result.candidate is not None]
-        candidates.append(_Option(CANDIDATE, summarise(CANDIDATE, runs), compare_quality(mine)))
+        candidates.append(_Option(CANDIDATE, memo.summarise(CANDIDATE, runs), memo.compare(mine)))
     models = tuple(option.summary for option in (base, *candidates))
     cases = len({(result.file_nodeid or result.file, result.case_id) for result in results})
 

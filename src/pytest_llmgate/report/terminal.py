@@ -9,7 +9,6 @@ import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pytest_llmgate.comparison import compare_quality
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import GateCheck
 from pytest_llmgate.metrics import (
@@ -25,6 +24,7 @@ from pytest_llmgate.metrics import (
 )
 from pytest_llmgate.model.params import ADAPTED_NOTE
 from pytest_llmgate.report.checklist import failing_lines
+from pytest_llmgate.report.memo import Memo
 from pytest_llmgate.report.model import (
     RunReport,
     build_report,
@@ -104,18 +104,21 @@ def model_table(summaries: Sequence[ModelSummary]) -> str:
     return table(headers, rows)
 
 
-def tag_table(results: Sequence[CaseResult]) -> str | None:
-    """Quality and cost per successful task by tag: an upgrade rarely helps every kind of task."""
+def tag_table(results: Sequence[CaseResult], memo: Memo | None = None) -> str | None:
+    """Quality and cost per successful task by tag: an upgrade rarely helps every kind of task.
+
+    `memo`: the summary's, which has summarised all the results (a tag of every case is them)."""
     tags = tags_of(results)
     if len(tags) < 2 and not any(result.tags for result in results):
         return None
-    columns = model_summaries(results)
+    memo = Memo() if memo is None else memo
+    columns = model_summaries(results, memo.summarise)
     paired = len(columns) == 2 and len(pairs_of(results)) == 1
     rows = []
     for tag in tags:
         subset = results_with_tag(results, tag)
-        by_key = {_key(summary): summary for summary in model_summaries(subset)}
-        comparison = compare_quality(subset) if paired else None
+        by_key = {_key(summary): summary for summary in model_summaries(subset, memo.summarise)}
+        comparison = memo.compare(subset) if paired else None
         row: list[object] = [
             tag,
             len({(result.file_nodeid or result.file, result.case_id) for result in subset}),
@@ -250,7 +253,8 @@ def summary_lines(
             yield _clip(not_run_line(not_run))
     if not results:
         return
-    summaries = model_summaries(results)
+    memo = Memo()
+    summaries = model_summaries(results, memo.summarise)
     pairs = pairs_of(results)
     several = len({cand for _, cand in pairs}) > 1
     yield from model_table(summaries).splitlines()
@@ -301,7 +305,7 @@ def summary_lines(
                 subsequent_indent="            ",
             )
     if verbose:
-        table = tag_table(results)
+        table = tag_table(results, memo)
         if table is not None:
             yield ""
             yield SEVERAL_TAGS_TITLE if len(summaries) > 2 else "by tag:"
