@@ -15,7 +15,7 @@ import shlex
 import textwrap
 import threading
 import warnings
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -26,17 +26,25 @@ from pytest_llmgate.cases import Case, CaseFile, load_case_file
 from pytest_llmgate.config import GateSettingError, GateSettings
 from pytest_llmgate.errors import CaseFileError, LlmGateWarning
 from pytest_llmgate.gate import FAILED, GATE_NAMES, PRICE_EXAMPLE, SKIPPED, GateCheck, evaluate_gate
+from pytest_llmgate.keys import (
+    CASE_FILES_KEY,
+    COLLECTORS_KEY,
+    GATE_MARKER,
+    LLM_MARKER,
+    RESULT_KEY,
+    SESSION_GATES,
+    SHARED_KEY,
+    session_state,
+)
 from pytest_llmgate.model.targets import Target, missing_live_keys, resolve_targets, with_target_prices
 from pytest_llmgate.options import Settings
 from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.report.junit import case_properties
 from pytest_llmgate.report.terminal import TOKENIZER_NOTE, WIDTH
 from pytest_llmgate.results import CaseResult, ModelRun, Outcome
+from pytest_llmgate.secrets import Scrubber
 from pytest_llmgate.session import Job, LlmSession
 
-GATE_MARKER = "llm_gate"  # `-m "not llm_gate"` runs the cases without the suite gates
-LLM_MARKER = "llm"  # every case and gate item: `-m llm` runs the LLM suite, `-m "not llm"` the rest
-SESSION_GATES = "llmgate"  # the node id prefix of the session's gates: `llmgate::gate[cost]`
 PER_CASE_XFAIL = "regressed; judged at suite level by gate[quality]"
 
 
@@ -75,10 +83,6 @@ def upcoming_items(item: pytest.Item) -> list[pytest.Item]:
     return [item]
 
 
-STATE_KEY = pytest.StashKey[LlmSession]()
-RESULT_KEY = pytest.StashKey[CaseResult]()
-
-
 def with_candidate(name: str, candidate: str | None, several: bool) -> str:
     """An item's name: `name`, suffixed `[candidate]` only when several candidates run."""
     return f"{name}[{candidate}]" if several and candidate is not None else name
@@ -112,7 +116,44 @@ class SharedRuns:
         return run
 
 
-SHARED_KEY = pytest.StashKey[SharedRuns]()
+class PropertyScrubber:
+    """JUnit properties scrubbed as `Scrubber.value` scrubs them, each distinct string once.
+
+    A case's properties are mostly the same strings case after case (property names, model
+    names, outcomes, tags), and numbers cannot hold a secret; running every string of every item
+    through every secret pattern was 0.29 s of a 2,000-case replay. The answers are kept per
+    scrubber: the session's is replaced (not changed) when it learns a key.
+    """
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self.scrubber = scrubber
+        self._texts: dict[str, str] = {}
+
+    def __call__(self, properties: Iterable[tuple[str, object]]) -> list[tuple[str, object]]:
+        return [(self._value(name), self._value(value)) for name, value in properties]
+
+    def _value(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            scrubbed = self._texts.get(value)
+            if scrubbed is None:
+                scrubbed = self._texts[value] = self.scrubber.text(value)
+            return scrubbed
+        if kind in _UNSCRUBBED:
+            return value
+        return self.scrubber.value(value)  # anything else (a str subclass, a structure) as before
+
+
+_UNSCRUBBED = (int, float, bool, type(None))
+PROPERTY_SCRUBBER_KEY = pytest.StashKey[PropertyScrubber]()
+
+
+def property_scrubber(config: pytest.Config, scrubber: Scrubber) -> PropertyScrubber:
+    """The session's `PropertyScrubber` for `scrubber` (a new one once the scrubber changed)."""
+    cached = config.stash.get(PROPERTY_SCRUBBER_KEY, None)
+    if cached is None or cached.scrubber is not scrubber:
+        cached = config.stash[PROPERTY_SCRUBBER_KEY] = PropertyScrubber(scrubber)
+    return cached
 
 
 class CaseFileCollector(pytest.File):
@@ -141,7 +182,7 @@ class CaseFileCollector(pytest.File):
         return [item for item in items if isinstance(item, CaseItem)]
 
     def _collect(self) -> Iterator[pytest.Item]:
-        state = self.config.stash[STATE_KEY]
+        state = session_state(self.config)
         settings = state.settings
         try:
             case_file = load_case_file(self.path, settings.rootdir)
@@ -253,7 +294,7 @@ class CaseItem(pytest.Item):
         candidates the baseline's job is shared by the case's candidate items (run once)."""
         from pytest_llmgate.runner import RunPlan, run_model
 
-        state = self.config.stash[STATE_KEY]
+        state = session_state(self.config)
         settings = state.settings
         client, recorder = state.client_and_recorder()
         collector = self.parent
@@ -317,13 +358,13 @@ class CaseItem(pytest.Item):
         return self.candidate or self.baseline
 
     def runtest(self) -> None:
-        state = self.config.stash[STATE_KEY]
+        state = session_state(self.config)
         settings = state.settings
         collector = self.parent
         assert isinstance(collector, CaseFileCollector)
         result = self._run(state)
         self.stash[RESULT_KEY] = result
-        self.user_properties.extend(state.scrubber.value(case_properties(result)))
+        self.user_properties.extend(property_scrubber(self.config, state.scrubber)(case_properties(result)))
         self._warn_notes(state, result)
         if result.outcome in (Outcome.PASSED, Outcome.IMPROVEMENT):
             return
@@ -368,7 +409,7 @@ class CaseItem(pytest.Item):
         return "\n".join(lines)
 
     def record_command(self, mode: str) -> str:
-        settings = self.config.stash[STATE_KEY].settings
+        settings = session_state(self.config).settings
         # Every flag that changes what is recorded: pasted as printed, the command must make
         # the very requests this run looked for (same samples, endpoint, judge, parameters).
         parts = ["pytest", self.nodeid, f"--llm-baseline={self.baseline}"]
@@ -393,7 +434,7 @@ class CaseItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         if isinstance(excinfo.value, CaseFailed):
-            return self.config.stash[STATE_KEY].scrubber.text(str(excinfo.value))
+            return session_state(self.config).scrubber.text(str(excinfo.value))
         return scrubbed_repr(self, super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
@@ -404,7 +445,7 @@ def scrubbed_repr(item: pytest.Item, longrepr: Any) -> Any:
     """An unexpected exception's traceback as pytest renders it, or as scrubbed text if it shows
     a secret (a reply quoted in an exception message, a key among `--showlocals`)."""
     text = str(longrepr)
-    scrubbed = item.config.stash[STATE_KEY].scrubber.text(text)
+    scrubbed = session_state(item.config).scrubber.text(text)
     return longrepr if scrubbed == text else scrubbed
 
 
@@ -454,7 +495,7 @@ class GateItem(pytest.Item):
         return list(known)
 
     def runtest(self) -> None:
-        state = self.config.stash[STATE_KEY]
+        state = session_state(self.config)
         check = judge_gate(
             self.session, self.gate_name, self.scope, self.case_files, self.settings, self.candidate
         )
@@ -468,16 +509,12 @@ class GateItem(pytest.Item):
         style: Any = None,
     ) -> str | Any:
         if isinstance(excinfo.value, GateFailed):
-            return self.config.stash[STATE_KEY].scrubber.text(str(excinfo.value))
+            return session_state(self.config).scrubber.text(str(excinfo.value))
         return scrubbed_repr(self, super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         where = SESSION_GATES if self.scope == "session" else self.path.name
         return self.path, 0, f"llm gate: {where}::{self.name}"
-
-
-CASE_FILES_KEY = pytest.StashKey[dict[str, Path]]()
-"""Every case file collected this session (node id -> path), even those `--lf` then skipped."""
 
 
 def gate_scope(state: LlmSession) -> str:
@@ -493,7 +530,7 @@ def session_gate_items(session: pytest.Session) -> list[GateItem]:
     node ids (`file.yaml::case`): selecting one case must not pull in the whole suite.
     """
     config = session.config
-    state = config.stash[STATE_KEY]
+    state = session_state(config)
     settings = state.settings
     if (
         gate_scope(state) != "session"
@@ -528,7 +565,7 @@ def judge_gate(
     candidate: str | None,
 ) -> GateCheck:
     """Run the cases of `files` that have no result yet, then judge the gate over all of them."""
-    state = session.config.stash[STATE_KEY]
+    state = session_state(session.config)
     run_missing_cases(session, files, candidate)
     wanted = set(files)
     results = [result for result in state.results if result.file_nodeid in wanted]
@@ -561,7 +598,7 @@ def run_missing_cases(session: pytest.Session, files: list[str], candidate: str 
     (replayed, or called in a live run) as their items would, and join the summary and reports.
     On an xdist controller, which collects nothing, the case files are collected here.
     """
-    state = session.config.stash[STATE_KEY]
+    state = session_state(session.config)
     known = session.config.stash.setdefault(CASE_FILES_KEY, {})
     collectors = session.config.stash.setdefault(COLLECTORS_KEY, {})
     done = {
@@ -583,9 +620,6 @@ def run_missing_cases(session: pytest.Session, files: list[str], candidate: str 
             result = item._run(state)
             bisect.insort(state.results, result, key=result_order)
             done.add((file, item.case.id, item.candidate))
-
-
-COLLECTORS_KEY = pytest.StashKey[dict[str, CaseFileCollector]]()
 
 
 def result_order(result: CaseResult) -> tuple[str, str, str]:

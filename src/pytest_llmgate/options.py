@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.config import GATE_SCOPES, GateSettingError, parse_cli_gate
-from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
-
 RECORD_MODES = ("none", "once", "new_episodes", "all")
+# `config.GATE_SCOPES` and `model.params.POLICIES` (a unit test keeps them equal): this module is
+# imported by every pytest run, case files or not, and importing `config` would bring the price
+# table and its YAML parser.
+GATE_SCOPES = ("session", "file")
+PARAM_POLICIES = ("adapt", "strict")
 DEFAULT_FILE_PATTERNS = ("llm_*.yaml", "llm_*.yml")
 
 
@@ -319,10 +321,7 @@ class Settings:
         cassette_dir = config.getoption("llm_cassette_dir")
         invocation_dir = config.invocation_params.dir
         patterns = tuple(config.getini("llm_files") or DEFAULT_FILE_PATTERNS)
-        try:
-            gate_overrides = parse_cli_gate(list(config.getoption("llm_gate") or []))
-        except GateSettingError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        gate_overrides = _gate_overrides(list(config.getoption("llm_gate") or []))
         return cls(
             candidates=_candidates(config),
             baseline=config.getoption("llm_baseline") or (config.getini("llm_baseline") or None),
@@ -350,6 +349,18 @@ class Settings:
             param_policy=config.getoption("llm_param_policy"),
             gate_scope=_gate_scope(config),
         )
+
+
+def _gate_overrides(assignments: list[str]) -> dict[str, Any]:
+    """`--llm-gate KEY=VALUE` flags, validated (a bad one is a UsageError before collection)."""
+    if not assignments:
+        return {}  # no flag: nothing to validate, and no gate settings module to import
+    from pytest_llmgate.config import GateSettingError, parse_cli_gate
+
+    try:
+        return parse_cli_gate(assignments)
+    except GateSettingError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _candidates(config: pytest.Config) -> tuple[str, ...]:

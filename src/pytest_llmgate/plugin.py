@@ -1,6 +1,9 @@
 """pytest hooks of pytest-llmgate: options, collection of case files, result transport, summary.
 
-Cheap to import: nothing here imports openai, vcrpy or tiktoken; they load on the first case run.
+Cheap to import, and cheap to run when no case file is collected: this module imports only the
+options and the shared names (`keys.py`) at start; the case parser, the gates, the session
+state, the SDK and the reports are imported by the hooks that first need them, and the per-item
+hooks return at once while no case item exists (`_items_module`).
 """
 
 from __future__ import annotations
@@ -9,46 +12,46 @@ import bisect
 import contextlib
 import fnmatch
 import gc
+import json
 import logging
 import os
+import sys
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmgate.cassettes import create_temp_beside
-from pytest_llmgate.config import ProjectConfig
-from pytest_llmgate.errors import CaseFileError
-from pytest_llmgate.items import (
+from pytest_llmgate.keys import (
     CASE_FILES_KEY,
     COLLECTORS_KEY,
+    CONFIGURED_KEY,
     GATE_MARKER,
     LLM_MARKER,
+    PROJECT_FILE,
+    REPORT_ATTRIBUTE,
     RESULT_KEY,
     STATE_KEY,
-    CaseFileCollector,
-    CaseItem,
-    GateItem,
-    gate_failure_text,
-    gate_properties,
-    judge_gate,
-    resolve_gate,
-    result_order,
-    session_gate_items,
-    with_candidate,
+    Configured,
+    current_scrubber,
+    session_state,
 )
-from pytest_llmgate.model.params import ADAPTED_NOTE
 from pytest_llmgate.options import Settings, add_options
-from pytest_llmgate.results import CaseResult
-from pytest_llmgate.secrets import ScrubbingLogFilter
-from pytest_llmgate.session import LlmSession
 
-# Name of the TestReport attribute that carries a case's result dict (survives xdist transport).
-REPORT_ATTRIBUTE = "llmgate_result"
+if TYPE_CHECKING:
+    from pytest_llmgate.config import ProjectConfig
+    from pytest_llmgate.session import LlmSession
+
 # Key of xdist's workeroutput under which a worker lists the gate items it left to the controller.
 DEFERRED_GATES = "llmgate_deferred_gates"
+# Keys of a serialized report (xdist transport) holding the result dict and the JUnit properties
+# as JSON text: one string each instead of hundreds of objects for execnet to write and read.
+PACKED_RESULT = "llmgate_result_json"
+PACKED_PROPERTIES = "llmgate_user_properties_json"
 PROGRESS_EVERY_S = 10.0
+ITEMS_MODULE = "pytest_llmgate.items"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,33 +59,92 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _skip_assertion_rewriting(config)
     settings = Settings.from_config(config)
-    try:
-        project = ProjectConfig.load(settings.rootdir)
-    except CaseFileError as exc:
-        raise pytest.UsageError(exc.render()) from None
+    project = _load_project(settings.rootdir)
     config.addinivalue_line("markers", f"{GATE_MARKER}: a suite gate (gate[quality], gate[cost], ...)")
     config.addinivalue_line("markers", f"{LLM_MARKER}: every llm case and suite gate item")
     if config.getoption("markers", False):
-        _register_tags(config, settings)
-    state = LlmSession(settings=settings, project=project)
-    config.stash[STATE_KEY] = state
-    if state.live and not _is_xdist_controller(config):
+        from pytest_llmgate.summary import register_tags
+
+        register_tags(config, settings)
+    config.stash[CONFIGURED_KEY] = Configured(
+        settings=settings, project=project, environ=os.environ, started=time.monotonic()
+    )
+    if _is_live(settings) and not _is_xdist_controller(config):
         # A live run will need the SDK; importing it (~0.5 s) overlaps with collection this way.
         threading.Thread(target=_import_sdk, name="llmgate-import", daemon=True).start()
-    config.pluginmanager.register(ResultCollector(state, config), "llmgate-results")
+    collector = ResultCollector(config)
+    config.pluginmanager.register(collector, "llmgate-results")
+    # Cleanups run last in, first out: registered here, before pytest's own plugins register
+    # theirs at configure (entry-point plugins are configured first), this one runs after
+    # unraisableexception's exit collection, which a frozen session makes cheap.
+    config.add_cleanup(collector.release_gc)
+
+
+def _skip_assertion_rewriting(config: pytest.Config) -> None:
+    """Take this package off pytest's list of modules to rewrite for assertion introspection.
+
+    pytest marks every top-level package of a distribution with a `pytest11` entry point
+    (`Config._mark_plugins_for_rewrite`; for an editable install, the entry point's package), so
+    each module of ours imported after start-up was read, parsed and compiled by pytest's import
+    hook, and under PYTHONDONTWRITEBYTECODE (no cached rewritten module) on every run: 0.2 to 0.3 s
+    of a 2,000-case replay. Its modules are not test code: their asserts are invariants, fine with
+    plain messages. The `PYTEST_DONT_REWRITE` docstring marker does not help (the hook parses the
+    module to find it), and pytest has no public way to unmark a name, so this edits the hook's
+    private set; should pytest change it, nothing happens and modules are rewritten as before.
+    """
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "pytest_llmgate" in marked:
+        marked.discard("pytest_llmgate")
+        cache = getattr(hook, "_marked_for_rewrite_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+
+
+def _load_project(rootdir: Path) -> ProjectConfig | None:
+    """llmgate.yaml, read now so that a broken one fails before collection; None when absent
+    (the defaults, made with the session state: no YAML parser imported for nothing)."""
+    if not (rootdir / PROJECT_FILE).is_file():
+        return None
+    from pytest_llmgate.config import ProjectConfig
+    from pytest_llmgate.errors import CaseFileError
+
+    try:
+        return ProjectConfig.load(rootdir)
+    except CaseFileError as exc:
+        raise pytest.UsageError(exc.render()) from None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Scrub secrets from every log record pytest writes (captured logs in failure reports,
     `--log-file`, live logging): the logging plugin's handlers exist from here on."""
-    state = session.config.stash[STATE_KEY]
-    logging_plugin = session.config.pluginmanager.get_plugin("logging-plugin")
-    log_filter = ScrubbingLogFilter(lambda: state.scrubber)
+    config = session.config
+    logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+    log_filter = _LogScrubbing(config)
     for name in ("caplog_handler", "report_handler", "log_file_handler", "log_cli_handler"):
         handler = getattr(logging_plugin, name, None)
         if isinstance(handler, logging.Handler):
             handler.addFilter(log_filter)
+
+
+class _LogScrubbing(logging.Filter):
+    """`secrets.ScrubbingLogFilter`, made on the first log record: a run that logs nothing does
+    not import the scrubber."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        super().__init__("llmgate-secrets")
+        self._config = config
+        self._filter: logging.Filter | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._filter is None:
+            from pytest_llmgate.secrets import ScrubbingLogFilter
+
+            config = self._config
+            self._filter = ScrubbingLogFilter(lambda: current_scrubber(config))
+        return bool(self._filter.filter(record))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -94,12 +156,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
-    patterns = parent.config.stash[STATE_KEY].settings.file_patterns
+    config = parent.config
+    patterns = config.stash[CONFIGURED_KEY].settings.file_patterns
     if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
+        from pytest_llmgate.items import CaseFileCollector
+
+        session_state(config)
         collector: CaseFileCollector = CaseFileCollector.from_parent(parent, path=file_path)
         # Known even when `--lf` then skips the file: a gate may need to run its cases.
-        parent.config.stash.setdefault(CASE_FILES_KEY, {})[collector.nodeid] = file_path
-        parent.config.stash.setdefault(COLLECTORS_KEY, {})[collector.nodeid] = collector
+        config.stash.setdefault(CASE_FILES_KEY, {})[collector.nodeid] = file_path
+        config.stash.setdefault(COLLECTORS_KEY, {})[collector.nodeid] = collector
         return collector
     return None
 
@@ -111,7 +177,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     them for test files took about a second of a replay. Skipped: the `--llm-cassette-dir`, and a
     `cassettes` folder beside a case file (where cassettes go by default).
     """
-    settings = config.stash[STATE_KEY].settings
+    settings = config.stash[CONFIGURED_KEY].settings
     if settings.cassette_dir is not None and collection_path == settings.cassette_dir:
         return True
     if collection_path.name == "cassettes" and collection_path.is_dir():
@@ -133,7 +199,11 @@ def pytest_collection_modifyitems(
     workers pass over the gate items and list them in `workeroutput`; the controller judges them
     once every worker is done and reports them like any test (verbose line, JUnit, exit code).
     """
-    state = config.stash[STATE_KEY]
+    if CASE_FILES_KEY not in config.stash:
+        return  # no case file collected: no case or gate item, nothing to count or order
+    from pytest_llmgate.items import CaseItem, GateItem
+
+    state = session_state(config)
     calls = 0
     cases: set[str] = set()
     for item in items:
@@ -167,11 +237,18 @@ def pytest_collection_modifyitems(
     items[:] = [*others, *gates]
 
 
+def _items_module() -> ModuleType | None:
+    """`pytest_llmgate.items` once any case file was collected in this process, else None: no
+    item can be a case or gate item before then, so the per-item hooks return at once."""
+    return sys.modules.get(ITEMS_MODULE)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     """An xdist worker reports nothing for a gate: the controller judges and reports it once
     every worker is done (it alone sees every case's result)."""
-    if isinstance(item, GateItem) and _is_xdist_worker(item.config):
+    items = _items_module()
+    if items is not None and isinstance(item, items.GateItem) and _is_xdist_worker(item.config):
         return True
     return None
 
@@ -179,11 +256,71 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if isinstance(item, CaseItem) and call.when == "call":
-        result = item.stash.get(RESULT_KEY, None)
-        if result is not None:
-            setattr(report, REPORT_ATTRIBUTE, result.to_dict())
+    if call.when == "call" and RESULT_KEY in item.stash:
+        setattr(report, REPORT_ATTRIBUTE, item.stash[RESULT_KEY].to_dict())
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config: pytest.Config, report: Any) -> Any:
+    """xdist worker: the result dict and the JUnit properties of a case or gate item's report
+    travel as JSON text, which the controller turns back into the same values.
+
+    execnet writes and reads a nested structure object by object in Python: the result dict and
+    the properties are a few hundred objects per report, JSON one string made and parsed in C
+    (execnet's writing was a fifth of a worker's time at 2,000 cases). Only on workers: elsewhere
+    the serialized form is what report writers such as pytest-reportlog show, and stays as it was.
+    """
+    data = yield
+    if isinstance(data, dict) and _is_xdist_worker(config):
+        pack_for_transport(data)
+    return data
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_from_serializable(config: pytest.Config, data: dict[str, Any]) -> None:
+    """xdist controller: unpack what a worker packed before pytest makes the report (returning
+    None lets pytest's own hook make it)."""
+    if PACKED_RESULT in data or PACKED_PROPERTIES in data:
+        unpack_from_transport(data)
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def pack_for_transport(data: dict[str, Any]) -> None:
+    """A serialized report of a case or gate item (marked `llm`) with its result dict and its
+    (name, scalar) properties as JSON text; any other report is left as it is."""
+    keywords = data.get("keywords")
+    if not isinstance(keywords, dict) or LLM_MARKER not in keywords:
+        return
+    result = data.get(REPORT_ATTRIBUTE)
+    if isinstance(result, dict):
+        # `CaseResult.to_dict` is JSON by design (the JSON report is made of it).
+        data[PACKED_RESULT] = json.dumps(result)
+        del data[REPORT_ATTRIBUTE]
+    properties = data.get("user_properties")
+    if (
+        properties
+        and isinstance(properties, list)
+        and all(
+            type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) in _JSON_SCALARS
+            for pair in properties
+        )
+    ):
+        # Such pairs come back from JSON unchanged (made tuples again by `unpack_from_transport`).
+        data[PACKED_PROPERTIES] = json.dumps(properties)
+        data["user_properties"] = []
+
+
+def unpack_from_transport(data: dict[str, Any]) -> None:
+    """The inverse of `pack_for_transport`, in place."""
+    packed = data.pop(PACKED_RESULT, None)
+    if packed is not None:
+        data[REPORT_ATTRIBUTE] = json.loads(packed)
+    packed = data.pop(PACKED_PROPERTIES, None)
+    if packed is not None:
+        data["user_properties"] = [(name, value) for name, value in json.loads(packed)]
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -192,6 +329,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     data = getattr(report, REPORT_ATTRIBUTE, None)
     if report.when != "call" or not isinstance(data, dict) or hasattr(report, "wasxfail"):
         return None
+    from pytest_llmgate.model.params import ADAPTED_NOTE
+
     if not any(str(note).startswith(ADAPTED_NOTE) for note in data.get("notes", ())):
         return None
     if report.passed:
@@ -205,53 +344,80 @@ class ResultCollector:
     """Gathers every case result of the session, local or from xdist workers, and prints the summary.
 
     Registered as a plugin object at configure time (as junitxml does) so that its hooks reach the
-    session state without module-level globals.
+    session state without module-level globals. The state itself is made on first use (see
+    `keys.session_state`): a run that collects no case file never makes it.
     """
 
-    def __init__(self, state: LlmSession, config: pytest.Config) -> None:
-        self.state = state
+    def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.settings: Settings = config.stash[CONFIGURED_KEY].settings
+        self.worker = _is_xdist_worker(config)
         self.deferred: dict[str, dict[str, Any]] = {}
         self.interrupted = False  # Ctrl-C: the reports say so and list what did not run
         self.planned: list[str] = []  # node ids of the case and gate items this session will run
         self.froze_gc = False
 
+    @property
+    def state(self) -> LlmSession:
+        return session_state(self.config)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         """The session's gates join the items before `-k`, `-m` and `--lf` select (tryfirst);
         the module's hook (trylast) then puts every gate after the cases."""
+        if CASE_FILES_KEY not in session.config.stash:
+            return  # no case file: no session gate (`session_gate_items` would make none)
+        from pytest_llmgate.items import session_gate_items
+
         items.extend(session_gate_items(session))
 
     def pytest_keyboard_interrupt(self) -> None:
         self.interrupted = True
         # No new model call after Ctrl-C: queued jobs are dropped now, not at unconfigure (the
         # pool would go on calling, and billing, while pytest writes its summary).
-        self.state.stop_prefetching()
+        state = self.config.stash.get(STATE_KEY, None)
+        if state is not None:
+            state.stop_prefetching()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.planned.extend(item.nodeid for item in session.items if isinstance(item, CaseItem | GateItem))
-        if self.planned and not self.state.live:
+        items = _items_module()
+        if items is None or CASE_FILES_KEY not in session.config.stash:
+            return
+        kinds = (items.CaseItem, items.GateItem)
+        self.planned.extend(item.nodeid for item in session.items if isinstance(item, kinds))
+        if self.planned and not _is_live(self.settings):
             # Thousands of items, cases and their parsed YAML live until the session ends; every
             # full collection of the cyclic GC walked them all again (a fifth of a 2,000-case
             # replay, and pytest's two collections at exit). Frozen, they are skipped; reference
-            # counting still frees them, and `pytest_unconfigure` below gives them back. Replay
-            # only: a live run waits on the network, and freezing there measured no better.
+            # counting still frees them, and `release_gc` gives them back at the very end.
+            # Replay only: a live run waits on the network, and freezing there measured no better.
             gc.freeze()
             self.froze_gc = True
 
     @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self) -> None:
-        """After pytest's own exit collections (trylast): what was frozen is collectable again,
-        so a session run inside another (pytester) leaves no cycle behind for good."""
+    def pytest_sessionfinish(self) -> None:
+        """Freeze again what the run made and keeps till the end (results, reports, the terminal's
+        statistics): pytest's two collections at exit (unraisableexception's, at unconfigure and
+        at cleanup) would otherwise walk them all, 0.15 to 0.3 s at 2,000 cases. Also on an
+        xdist controller, which collects nothing but holds every result and report."""
+        state = self.config.stash.get(STATE_KEY, None)
+        if self.froze_gc or (state is not None and state.results):
+            gc.freeze()
+            self.froze_gc = True
+
+    def release_gc(self) -> None:
+        """Config cleanup, after pytest's own exit collections: what was frozen is collectable
+        again, so a session run inside another (pytester) leaves nothing out of the GC's reach."""
         if self.froze_gc:
+            self.froze_gc = False
             gc.unfreeze()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """xdist controller: it collects nothing itself, so it learns the items from the workers."""
         known = set(self.planned)
-        patterns = self.state.settings.file_patterns
+        patterns = self.settings.file_patterns
         for nodeid in ids:  # only case files' items: the session may hold ordinary tests too
             name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
             if nodeid not in known and any(fnmatch.fnmatch(name, pattern) for pattern in patterns):
@@ -262,7 +428,9 @@ class ResultCollector:
         """The case and gate items an interrupted session never ran; None when not interrupted."""
         if not self.interrupted:
             return None
-        several = self.state.settings.several_candidates
+        from pytest_llmgate.items import with_candidate
+
+        several = self.settings.several_candidates
         done = {
             with_candidate(
                 f"{result.file_nodeid}::{result.case_id}",
@@ -277,7 +445,12 @@ class ResultCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
-        if data is not None and report.when == "call":
+        # An xdist worker sends its results to the controller, which alone judges the gates and
+        # writes the summary and reports: the worker keeps no copy.
+        if data is not None and report.when == "call" and not self.worker:
+            from pytest_llmgate.items import result_order
+            from pytest_llmgate.results import CaseResult
+
             # Kept in node order, not arrival order (xdist workers finish in any order), so every
             # number computed from the list, bootstrap intervals included, is the same run to run.
             result = CaseResult.from_dict(data)
@@ -286,13 +459,14 @@ class ResultCollector:
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         """A progress line every PROGRESS_EVERY_S seconds of a live run (not on xdist workers)."""
         config = self.config
-        if not self.state.live or _is_xdist_worker(config) or config.get_verbosity() < 0:
+        if not _is_live(self.settings) or self.worker or config.get_verbosity() < 0:
             return
-        if self.state.progress.calls and self.state.progress.due(PROGRESS_EVERY_S):
+        state = config.stash.get(STATE_KEY, None)
+        if state is not None and state.progress.calls and state.progress.due(PROGRESS_EVERY_S):
             reporter = config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.ensure_newline()
-                reporter.write_line(self.state.progress.line())
+                reporter.write_line(state.progress.line())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -304,163 +478,20 @@ class ResultCollector:
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
         result = yield
         if self.deferred and not session.shouldstop:
-            self._report_deferred_gates(session)
+            from pytest_llmgate.summary import report_deferred_gates
+
+            report_deferred_gates(self, session)
         return result
 
-    def _report_deferred_gates(self, session: pytest.Session) -> None:
-        """Judge the gates the workers deferred and report each through the normal report hooks."""
-        from pytest_llmgate.config import GateSettings
-        from pytest_llmgate.gate import FAILED, PASSED
-
-        hook = session.config.hook
-        for nodeid, spec in self.deferred.items():
-            check = judge_gate(
-                session,
-                spec["gate"],
-                spec["scope"],
-                spec["files"],
-                GateSettings.from_dict(spec["settings"]),
-                spec.get("candidate"),
-            )
-            self.state.gate_checks[nodeid] = check
-            location = (spec["location"][0], spec["location"][1], spec["location"][2])
-            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-            longrepr: Any = None
-            if check.status == FAILED:
-                longrepr = self.state.scrubber.text(gate_failure_text(check))
-            elif check.status != PASSED:
-                longrepr = (str(session.config.rootpath / location[0]), 1, f"Skipped: {check.summary}")
-            for when, outcome in (("setup", "passed"), ("call", check.status), ("teardown", "passed")):
-                report = pytest.TestReport(
-                    nodeid=nodeid,
-                    location=location,
-                    keywords={},
-                    outcome=outcome,  # type: ignore[arg-type]
-                    longrepr=longrepr if when == "call" else None,
-                    when=when,  # type: ignore[arg-type]
-                    # junitxml reads the properties from the teardown report, the terminal from call
-                    user_properties=self.state.scrubber.value(gate_properties(check)),
-                )
-                hook.pytest_runtest_logreport(report=report)
-            hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
-
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if (not self.state.results and not (self.interrupted and self.planned)) or _is_xdist_worker(config):
+        if _is_xdist_worker(config):
             return
-        from pytest_llmgate.report.terminal import summary_lines
+        state = config.stash.get(STATE_KEY, None)  # None: no case file, no result (not made here)
+        if not (state is not None and state.results) and not (self.interrupted and self.planned):
+            return
+        from pytest_llmgate.summary import write_summary
 
-        settings = self.state.settings
-        # Every baseline the case files named, not the first result's: files may differ.
-        baselines = list(dict.fromkeys(result.baseline.model for result in self.state.results))
-        baseline = ", ".join(baselines) or settings.baseline or "?"
-        candidates = ", ".join(settings.candidates)
-        title = f"llmgate: {candidates} vs {baseline}" if candidates else f"llmgate: {baseline}"
-        terminalreporter.write_sep("=", title)
-        report: Any = None
-        try:
-            # Built once: the summary ends with its checklist and verdict, the report files are it.
-            report = self._build_report()
-            lines = list(
-                summary_lines(
-                    self.state.results,
-                    verbose=config.get_verbosity() >= 0,
-                    gates=self.state.gate_checks,
-                    not_run=self.not_run(),
-                    report=report,
-                )
-            )
-        except Exception as exc:  # a report bug must not hide the test outcomes or change the exit code
-            lines = [
-                f"llmgate: the summary could not be written ({type(exc).__name__}: {exc}); please report it"
-            ]
-        if self.state.live and not _is_xdist_worker(config):
-            lines.append(self.state.progress.line())
-        scrub = self.state.scrubber.text  # a reply that echoed the key is quoted in the summary
-        for line in lines:
-            # Markup follows pytest's own colour settings (--color, NO_COLOR, a pipe).
-            terminalreporter.write_line(scrub(line), **_markup(line))
-        for line in self._write_reports(report):
-            terminalreporter.write_line(scrub(line))
-
-    def _report_inputs(self) -> dict[str, Any]:
-        """What the summary and the reports take besides the results: gate settings, the
-        production timeout (llmgate.yaml) and the earlier run (--llm-compare-report)."""
-        from pytest_llmgate.report.since import load_previous
-
-        path = self.state.settings.compare_report
-        return {
-            "settings": resolve_gate(self.state),
-            "production_timeout_s": self.state.project.production_timeout_s,
-            "previous": None if path is None else load_previous(path),
-        }
-
-    def _build_report(self) -> Any:
-        """The run's report (`report.model.RunReport`), from which the summary's ending and every
-        report file are rendered."""
-        from pytest_llmgate.report.model import build_report
-
-        return build_report(
-            self.state.results,
-            self.state.gate_checks,
-            candidate=", ".join(self.state.settings.candidates) or None,
-            not_run=self.not_run(),
-            **self._report_inputs(),
-        )
-
-    def _write_reports(self, report: Any = None) -> list[str]:
-        """Write every --llm-report file (and the GitHub step summary); one line per file written.
-
-        `report` is the one the summary was written from (None: build it here). A failure to
-        write is said, never raised: the run's verdict is the tests' exit code.
-        """
-        settings = self.state.settings
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not settings.reports and not step_summary:
-            return []
-        from pytest_llmgate.report.formats import render_format, render_report
-
-        lines: list[str] = []
-        try:
-            report = report if report is not None else self._build_report()
-        except Exception as exc:
-            return [f"llmgate: reports not written ({type(exc).__name__}: {exc}); please report it"]
-        for path in settings.reports:
-            try:
-                write_atomically(path, render_report(report, path, self.state.scrubber))
-                lines.append(f"llmgate report: {path}")
-            except Exception as exc:
-                lines.append(f"llmgate: cannot write {path}: {type(exc).__name__}: {exc}")
-        if step_summary:
-            try:
-                with open(step_summary, "a", encoding="utf-8") as handle:
-                    handle.write(render_format(report, "markdown", self.state.scrubber) + "\n")
-            except OSError as exc:
-                lines.append(f"llmgate: cannot append to $GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
-        return lines
-
-
-_MARKUP = {"  FAILED ": "red", "  PASSED ": "green", "  SKIPPED ": "yellow", "regressions (": "red"}
-
-
-def _markup(line: str) -> dict[str, bool]:
-    for prefix, colour in _MARKUP.items():
-        if line.startswith(prefix):
-            return {colour: True, "bold": prefix.startswith("  FAILED")}
-    return {}
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: never a half-written report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = create_temp_beside(path)  # as any file is made (umask), not mkstemp's 0600
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+        write_summary(self, terminalreporter, config)
 
 
 def _import_sdk() -> None:
@@ -478,6 +509,12 @@ def _import_sdk() -> None:
     gc.freeze()
 
 
+def _is_live(settings: Settings) -> bool:
+    """Whether calls may reach the API (any record mode but `none`), as `LlmSession.live` says,
+    known before the session state is made."""
+    return settings.record_mode != "none"
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """The process that distributes tests (`-n N`) and never runs a case itself."""
     return not _is_xdist_worker(config) and bool(getattr(config.option, "numprocesses", None))
@@ -485,33 +522,3 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
-
-
-def _register_tags(config: pytest.Config, settings: Settings) -> None:
-    """Case tags as markers in `pytest --markers`, which collects nothing: the case files under
-    the command line's paths (else testpaths, else the rootdir) are read for their tags."""
-    import yaml
-
-    roots = [Path(str(arg).split("::")[0]) for arg in config.args] or [settings.rootdir]
-    tags: dict[str, None] = {}
-    for root in roots:
-        root = root if root.is_absolute() else settings.invocation_dir / root
-        paths = (
-            [root]
-            if root.is_file()
-            else [p for pattern in settings.file_patterns for p in root.rglob(pattern)]
-        )
-        for path in sorted(paths):
-            if any(part.startswith(".") or part in ("node_modules", "venv") for part in path.parts[-4:-1]):
-                continue
-            try:
-                document = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
-                continue  # a broken file is reported when it is collected
-            cases = document.get("cases") if isinstance(document, dict) else None
-            for case in cases if isinstance(cases, list) else ():
-                for tag in case.get("tags") or () if isinstance(case, dict) else ():
-                    if isinstance(tag, str):
-                        tags[tag] = None
-    for tag in tags:
-        config.addinivalue_line("markers", f"{tag}: llm case tag")

@@ -1,10 +1,17 @@
-"""What a failed gate item prints: its summary and details, wrapped to the terminal's width."""
+"""What a failed gate item prints (its summary and details, wrapped to the terminal's width), and
+the JUnit properties a case item attaches, scrubbed of secrets."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
 from pytest_llmgate.gate import FAILED, GateCheck
-from pytest_llmgate.items import gate_failure_text
+from pytest_llmgate.items import PropertyScrubber, gate_failure_text, property_scrubber
 from pytest_llmgate.report.terminal import WIDTH
+from pytest_llmgate.secrets import REDACTED, Scrubber
 
 
 def test_gate_failure_text_wraps_at_100_columns_with_indented_continuations() -> None:
@@ -40,3 +47,39 @@ def test_gate_failure_text_keeps_flags_and_paths_whole() -> None:
     assert lines[1].strip() == flag  # moved whole to the next line, not split at a hyphen
     assert lines[-1] == f"      {path}"  # longer than the width: a line of its own, unbroken
     assert all(len(line) <= WIDTH for line in lines if path not in line)
+
+
+# Assembled at run time so that repository secret scanners stay quiet.
+KEY = "-".join(("sk", "proj", "Zq81FAKEitemsKEY0x7Hc2LmWVb9Tn4QsKr"))
+
+
+class Marked(str):
+    """A str subclass: scrubbed as `Scrubber.value` scrubs it, never served from the cache."""
+
+
+def test_property_scrubber_gives_what_scrubber_value_gives() -> None:
+    scrubber = Scrubber((KEY,))
+    properties: list[tuple[str, object]] = [
+        ("llm_outcome", "passed"),
+        ("llm_baseline_model", f"proxy/{KEY}"),  # a secret in a string value
+        (f"llm_{KEY}", 1),  # and in a name
+        ("llm_baseline_latency_ms", 12.5),
+        ("llm_baseline_passed", True),
+        ("llm_baseline_cost_usd", None),
+        ("llm_candidate_model", Marked(f"m-{KEY}")),
+        ("llm_details", {"reply": KEY, "tokens": [1, KEY]}),
+    ]
+    scrub = PropertyScrubber(scrubber)
+    for _ in range(2):  # the second time from the cache
+        assert scrub(properties) == scrubber.value(properties)
+    assert KEY not in repr(scrub(properties))
+
+
+def test_property_scrubber_starts_afresh_when_the_session_learns_a_key() -> None:
+    config: Any = SimpleNamespace(stash=pytest.Stash())
+    secret = "FAKEitemsTARGETsecret42"  # not credential-shaped: scrubbed only once known
+    first = Scrubber(())
+    assert property_scrubber(config, first)([("model", secret)]) == [("model", secret)]
+    assert property_scrubber(config, first) is property_scrubber(config, first)
+    learned = first.with_secrets([secret])
+    assert property_scrubber(config, learned)([("model", secret)]) == [("model", REDACTED)]
