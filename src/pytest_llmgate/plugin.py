@@ -8,9 +8,11 @@ hooks return at once while no case item exists (`_items_module`).
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import contextlib
 import fnmatch
+import functools
 import gc
 import json
 import logging
@@ -408,10 +410,16 @@ class ResultCollector:
 
     def release_gc(self) -> None:
         """Config cleanup, after pytest's own exit collections: what was frozen is collectable
-        again, so a session run inside another (pytester) leaves nothing out of the GC's reach."""
+        again, so a session run inside another (pytester) leaves nothing out of the GC's reach.
+
+        The process's own exit is another matter: the interpreter's final collections walked
+        every object still alive once more, about a second after a 2,000-case run (0.3 s after
+        a plain pytest run of 4,000 tests). `_freeze_at_exit` spares them that.
+        """
         if self.froze_gc:
             self.froze_gc = False
             gc.unfreeze()
+            _freeze_at_exit()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -492,6 +500,18 @@ class ResultCollector:
         from pytest_llmgate.summary import write_summary
 
         write_summary(self, terminalreporter, config)
+
+
+@functools.cache
+def _freeze_at_exit() -> None:
+    """Freeze whatever is alive when the interpreter exits (once per process, atexit).
+
+    Interpreter shutdown frees objects by reference counting anyway; the collections it runs on
+    top only reclaim reference cycles, whose finalizers Python does not promise to run at exit.
+    Registered only in a process whose session ran llm cases, and run only at its very end, so a
+    session inside another (pytester) changes nothing until that outer process exits.
+    """
+    atexit.register(gc.freeze)
 
 
 def _import_sdk() -> None:
