@@ -41,7 +41,7 @@ from pytest_llmgate.options import Settings
 from pytest_llmgate.pricing import PriceTable
 from pytest_llmgate.report.junit import case_properties
 from pytest_llmgate.report.terminal import TOKENIZER_NOTE, WIDTH
-from pytest_llmgate.results import CaseResult, ModelRun, Outcome
+from pytest_llmgate.results import CaseResult, ModelRun, Outcome, result_order
 from pytest_llmgate.secrets import Scrubber
 from pytest_llmgate.session import Job, LlmSession
 
@@ -620,11 +620,6 @@ def run_missing_cases(session: pytest.Session, files: list[str], candidate: str 
             result = item._run(state)
             bisect.insort(state.results, result, key=result_order)
             done.add((file, item.case.id, item.candidate))
-
-
-def result_order(result: CaseResult) -> tuple[str, str, str]:
-    """Results are kept in node order, not arrival order, so every number is the same run to run."""
-    return (result.file_nodeid, result.case_id, result.candidate.model if result.candidate else "")
 
 
 def evaluate_candidate_gate(

@@ -456,8 +456,7 @@ class ResultCollector:
         # An xdist worker sends its results to the controller, which alone judges the gates and
         # writes the summary and reports: the worker keeps no copy.
         if data is not None and report.when == "call" and not self.worker:
-            from pytest_llmgate.items import result_order
-            from pytest_llmgate.results import CaseResult
+            from pytest_llmgate.results import CaseResult, result_order
 
             # Kept in node order, not arrival order (xdist workers finish in any order), so every
             # number computed from the list, bootstrap intervals included, is the same run to run.

@@ -316,3 +316,11 @@ class CaseResult:
             max_tokens=None if data.get("max_tokens") is None else int(data["max_tokens"]),
             pairwise=Pairwise.from_dict(data["pairwise"]) if data.get("pairwise") is not None else None,
         )
+
+
+def result_order(result: CaseResult) -> tuple[str, str, str]:
+    """Results are kept in node order, not arrival order, so every number is the same run to run.
+
+    Here, not in `items`, so an xdist controller that only gathers results imports no collector.
+    """
+    return (result.file_nodeid, result.case_id, result.candidate.model if result.candidate else "")
