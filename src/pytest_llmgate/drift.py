@@ -20,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,15 +134,19 @@ class EncodingLoader:
     def __init__(self, offline: bool = False) -> None:
         self._loaded: dict[str, tiktoken.Encoding] = {}
         self._offline = offline
+        # One load at a time: a preloading thread and a pool thread may ask at once, and two
+        # threads seeding the same cache file would write one temporary file together.
+        self._lock = threading.Lock()
 
     def load(self, name: str) -> tiktoken.Encoding | EncodingUnavailable:
         """A `tiktoken.Encoding`, or `EncodingUnavailable` (never raises)."""
-        if name in self._loaded:
-            return self._loaded[name]
-        result = load_encoding(name, offline=self._offline)
-        if not isinstance(result, EncodingUnavailable):
-            self._loaded[name] = result
-        return result
+        with self._lock:
+            if name in self._loaded:
+                return self._loaded[name]
+            result = load_encoding(name, offline=self._offline)
+            if not isinstance(result, EncodingUnavailable):
+                self._loaded[name] = result
+            return result
 
 
 TIKTOKEN_BLOBS = {
@@ -337,6 +342,14 @@ class Tokenizers:
         counted = self.local_count(model, request)
         return counted.tokens, counted.encoding, counted.note
 
+    def preload(self, models: Iterable[str]) -> None:
+        """Load the encodings of `models` ahead of their first count (failures are remembered,
+        as a count's are)."""
+        for model in models:
+            name = self.choice(model).name
+            if name is not None:
+                self._counter(name)
+
     def local_count(
         self, model: str, request: Mapping[str, Any], known: Mapping[str, Any] | None = None
     ) -> LocalCount:
@@ -353,16 +366,22 @@ class Tokenizers:
         recorded = known.get(key) if known else None
         if type(recorded) is int and 0 <= recorded:
             return LocalCount(recorded, choice.name, None, key)
-        counter = self._counters.get(choice.name)
+        counter = self._counter(choice.name)
+        if isinstance(counter, EncodingUnavailable):
+            return LocalCount(None, choice.name, f"tokenizer: {counter.reason}")
+        return LocalCount(counter.count_request(request), choice.name, None, key, counted=True)
+
+    def _counter(self, name: str) -> TokenCounter | EncodingUnavailable:
+        counter = self._counters.get(name)
         if counter is None:
             # A failure is remembered for the session: without network, tiktoken would otherwise
             # try (and maybe hang on) the download once per case.
-            loaded = self._failed.get(choice.name) or self._loader.load(choice.name)
+            loaded = self._failed.get(name) or self._loader.load(name)
             if isinstance(loaded, EncodingUnavailable):
-                self._failed[choice.name] = loaded
-                return LocalCount(None, choice.name, f"tokenizer: {loaded.reason}")
-            counter = self._counters[choice.name] = TokenCounter(loaded)
-        return LocalCount(counter.count_request(request), choice.name, None, key, counted=True)
+                self._failed[name] = loaded
+                return loaded
+            counter = self._counters.setdefault(name, TokenCounter(loaded))
+        return counter
 
 
 COUNT_VERSION = "v1"

@@ -341,7 +341,9 @@ class CaseItem(pytest.Item):
                 if isinstance(item, CaseItem) and not state.prefetched((item.case_nodeid, item.last_model)):
                     yield item.model_jobs()
 
-        runs = state.model_runs(self.model_jobs(), upcoming)
+        jobs = self.model_jobs()
+        models = [self._plan.target(name).model for name in (self.baseline, self.candidate) if name]
+        runs = state.model_runs(jobs, upcoming, models)
         parent = self.parent
         assert parent is not None
         candidate = runs[1] if len(runs) > 1 else None

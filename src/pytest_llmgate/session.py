@@ -8,6 +8,7 @@ built on first use, so collecting case files costs no SDK, vcrpy or tiktoken imp
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ class LlmSession:
     _recorder: Any = None
     _tokenizers: Any = None
     _prefetcher: Prefetcher[ModelRun] | None = None
+    _warming: threading.Thread | None = None
 
     @property
     def live(self) -> bool:
@@ -87,9 +89,14 @@ class LlmSession:
             self._recorder = Recorder(self.settings.record_mode, secrets=self.scrubber.secrets)
         return self._client, self._recorder
 
-    def model_runs(self, jobs: list[Job], upcoming: Callable[[], Iterable[list[Job]]]) -> list[ModelRun]:
+    def model_runs(
+        self, jobs: list[Job], upcoming: Callable[[], Iterable[list[Job]]], models: Iterable[str] = ()
+    ) -> list[ModelRun]:
         """The runs of `jobs`, in order. Live runs with concurrency queue `upcoming()` too (the
-        jobs this process will need next, in run order) on the pool, then wait for their own."""
+        jobs this process will need next, in run order) on the pool, then wait for their own.
+
+        `models` (the model ids the jobs call) have their tokenizers loaded on a thread of their
+        own once the first calls are out (see `_warm_tokenizers`)."""
         if not self.live or self.settings.concurrency < 2:
             return [job() for _, job in jobs]
         self.client_and_recorder()  # built here, once, before any pool thread needs it
@@ -97,7 +104,23 @@ class LlmSession:
         for more in upcoming():
             for key, job in more:
                 prefetcher.submit(key, job)
+        self._warm_tokenizers(models)
         return [prefetcher.result(key, job) for key, job in jobs]
+
+    def _warm_tokenizers(self, models: Iterable[str]) -> None:
+        """Load the encodings of `models` now, on a daemon thread, once per session.
+
+        Loading o200k_base holds the GIL for about 0.3 s. Left to the first count, it ran when
+        the first answers came back, stalling the threads handling them; started right after the
+        first calls went out, it runs while every thread waits on the network.
+        """
+        if self._warming is not None:
+            return
+        tokenizers = self.tokenizers()
+        self._warming = threading.Thread(
+            target=tokenizers.preload, args=(list(models),), name="llmgate-tokenizers", daemon=True
+        )
+        self._warming.start()
 
     def prefetched(self, key: Hashable) -> bool:
         """Whether the job under `key` was queued already (so its item need not build it again)."""

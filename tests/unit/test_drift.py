@@ -11,6 +11,7 @@ import requests
 import tiktoken
 import tiktoken.registry
 
+import pytest_llmgate.drift as drift
 from pytest_llmgate.cases import Case
 from pytest_llmgate.drift import (
     CONTEXT_WINDOWS,
@@ -434,3 +435,40 @@ def test_count_keys_differ_by_encoding_request_and_counting_version() -> None:
     assert count_key("o200k_base", dict(reversed(request.items()))) == key  # key order is not content
     assert count_key("cl100k_base", request) != key
     assert count_key("o200k_base", {**request, "tools": [{"a": 2}]}) != key
+
+
+def test_preload_loads_each_encoding_once_and_remembers_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live run loads the vocabularies on a thread of their own while the first calls are out;
+    a pool thread counting meanwhile waits for that load instead of making a second one."""
+    import threading
+    import time
+
+    loads: list[str] = []
+    started = threading.Event()
+
+    def slow_load(name: str, offline: bool = False) -> Any:
+        loads.append(name)
+        started.set()
+        time.sleep(0.05)
+        if name == "cl100k_base":
+            return EncodingUnavailable(name, "not in the cache")
+        return _FakeEncoding()
+
+    monkeypatch.setattr(drift, "load_encoding", slow_load)
+    tokenizers = Tokenizers()
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "a b c"}]}
+    preload = threading.Thread(target=tokenizers.preload, args=(["gpt-4o", "gpt-4", "my-model"],))
+    preload.start()
+    started.wait(5)
+    counted = tokenizers.local_count("gpt-4o", request)  # while the preload is loading it
+    preload.join(5)
+    assert loads == ["o200k_base", "cl100k_base"]  # one load each; my-model has no encoding
+    assert counted.tokens == 3 + 1 + 3 + 3  # the fake encodes one token per word
+    note = tokenizers.local_count("gpt-4", request).note
+    assert note == "tokenizer: not in the cache"
+    assert loads == ["o200k_base", "cl100k_base"]  # the failure was remembered, not retried
+
+
+class _FakeEncoding:
+    def encode(self, text: str, disallowed_special: Any = ()) -> list[int]:
+        return list(range(len(text.split())))
