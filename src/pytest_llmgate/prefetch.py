@@ -12,6 +12,7 @@ succeeded (see recording.py); an interrupted case simply has no recording yet.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -27,11 +28,20 @@ class Prefetcher(Generic[Result]):
     worker has started it yet (so an item never waits behind the queue for its own work).
     """
 
-    def __init__(self, concurrency: int, name: str = "llmgate") -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        name: str = "llmgate",
+        group: Callable[[Hashable], Hashable] | None = None,
+    ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.concurrency = concurrency
         self._name = name
+        # Jobs of one group (a model) take about as long as each other: the mean seconds of each
+        # group's finished jobs order the last jobs of the queue, longest first (see `_next`).
+        self._group = group
+        self._seconds: dict[Hashable, tuple[float, int]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._queue: deque[Hashable] = deque()
@@ -39,6 +49,7 @@ class Prefetcher(Generic[Result]):
         self._futures: dict[Hashable, Future[Result]] = {}
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._urgent = False  # the front of the queue is a job an item waits for
 
     def submit(self, key: Hashable, job: Callable[[], Result]) -> None:
         """Queue `job` under `key` unless that key was already submitted (idempotent)."""
@@ -73,6 +84,7 @@ class Prefetcher(Generic[Result]):
                 if key in self._jobs:  # queued, not started: move it to the front
                     self._queue.remove(key)
                     self._queue.appendleft(key)
+                    self._urgent = True
         if inline:
             self._run(future, job)
         return future.result()
@@ -103,10 +115,39 @@ class Prefetcher(Generic[Result]):
                     self._wake.wait()
                 if self._closed:
                     return
-                key = self._queue.popleft()
+                key = self._next()
                 job = self._jobs.pop(key)
                 future = self._futures[key]
+            started = time.monotonic()
             self._run(future, job)
+            if self._group is not None:
+                self._learn(self._group(key), time.monotonic() - started)
+
+    def _next(self) -> Hashable:
+        """The next job (under the lock): first come, first served, but for the last few.
+
+        With no more jobs behind them than threads to run them, the slowest are started first
+        (longest processing time first): a slow model's call started last would keep the run
+        going on its own while the other threads sit idle. A job an item is waiting for (moved
+        to the front by `result`) still goes first, and jobs of no known duration keep their order.
+        """
+        if self._group is None or len(self._queue) > 2 * self.concurrency or self._urgent:
+            self._urgent = False
+            return self._queue.popleft()
+        best, best_seconds = 0, -1.0
+        for index, key in enumerate(self._queue):
+            mean = self._seconds.get(self._group(key))
+            seconds = mean[0] if mean is not None else -1.0
+            if seconds > best_seconds:
+                best, best_seconds = index, seconds
+        key = self._queue[best]
+        del self._queue[best]
+        return key
+
+    def _learn(self, group: Hashable, seconds: float) -> None:
+        with self._lock:
+            mean, count = self._seconds.get(group, (0.0, 0))
+            self._seconds[group] = ((mean * count + seconds) / (count + 1), count + 1)
 
     @staticmethod
     def _run(future: Future[Result], job: Callable[[], Result]) -> None:

@@ -132,7 +132,8 @@ class LlmSession:
 
     def prefetcher(self) -> Prefetcher[ModelRun]:
         if self._prefetcher is None:
-            self._prefetcher = Prefetcher(self.settings.concurrency)
+            # Keys are (case node id, model): a model's calls take about as long as each other.
+            self._prefetcher = Prefetcher(self.settings.concurrency, group=_model_of)
         return self._prefetcher
 
     def stop_prefetching(self) -> None:
@@ -149,3 +150,7 @@ class LlmSession:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _model_of(key: Hashable) -> Hashable:
+    return key[1] if isinstance(key, tuple) and len(key) == 2 else key

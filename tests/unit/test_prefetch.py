@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -108,3 +110,52 @@ def test_close_drops_queued_jobs_and_result_still_answers() -> None:
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="concurrency must be >= 1"):
         Prefetcher(0)
+
+
+def _run_in_order(prefetcher: Prefetcher[str], keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Submit a blocking job, then `keys` (fast ones return at once, slow ones take 30 ms), release
+    the block and return the order in which the jobs started."""
+    started: list[tuple[str, int]] = []
+    gate = threading.Event()
+
+    def job(key: tuple[str, int]) -> Callable[[], str]:
+        def run() -> str:
+            if key[0] == "block":
+                gate.wait(5)
+            started.append(key)
+            if key[0] == "slow":
+                time.sleep(0.03)
+            return f"{key[0]}{key[1]}"
+
+        return run
+
+    for key in [("block", 0), *keys]:
+        prefetcher.submit(key, job(key))
+    gate.set()
+    deadline = time.monotonic() + 5
+    while len(started) < len(keys) + 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert [prefetcher.result(key, job(key)) for key in keys] == [f"{kind}{index}" for kind, index in keys]
+    prefetcher.close()
+    return started
+
+
+def test_the_last_jobs_start_slowest_model_first_so_no_slow_call_runs_on_alone() -> None:
+    """Longest processing time first, for the tail only: one thread; the first jobs run in order
+    (and teach the prefetcher each model's duration); once no more jobs wait than twice the
+    threads, the slow model's go first, so the run does not end on a slow call alone."""
+    prefetcher: Prefetcher[str] = Prefetcher(1, group=lambda key: key[0])  # type: ignore[index]
+    keys = [("fast", 1), ("slow", 2), ("fast", 3), ("fast", 4), ("slow", 5)]
+    assert _run_in_order(prefetcher, keys) == [
+        ("block", 0),
+        ("fast", 1),
+        ("slow", 2),
+        ("fast", 3),  # three waiting: in order
+        ("slow", 5),  # two waiting: the slow one first
+        ("fast", 4),
+    ]
+
+
+def test_without_groups_jobs_start_first_come_first_served() -> None:
+    keys = [("fast", 1), ("slow", 2), ("fast", 3), ("fast", 4), ("slow", 5)]
+    assert _run_in_order(Prefetcher(1), keys) == [("block", 0), *keys]
