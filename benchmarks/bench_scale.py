@@ -4,7 +4,8 @@ Prints every target of issue 17 beside its measured value:
 
 1. replay of N cases x 2 models (cassettes recorded against the simulator with zero latency)
    beside a plain pytest run of 2N trivial tests, whole process, median of --repeat runs;
-2. the same replay with `-n 2`, beside the single process;
+2. the same replay with `-n 2`, beside the single process (and, for reference, plain pytest's own
+   trivial tests with `-n 2` beside one process: what xdist itself costs on this machine);
 3. the same replay writing the HTML, JSON and Markdown reports, beside the replay without them,
    and the size of each report;
 4. the bootstrap interval of the quality gate at N cases (in process; O(cases) past its budget);
@@ -115,6 +116,8 @@ def main() -> int:
         plain, plain_runs = median_run(repeat, lambda: run_pytest(trivial))
         one, one_runs = median_run(repeat, lambda: replay(suite))
         two, two_runs = median_run(repeat, lambda: replay(suite, "-n", "2"))
+        # What xdist itself costs here: plain pytest's own 2N trivial tests with -n 2.
+        plain_two, plain_two_runs = median_run(repeat, lambda: run_pytest(trivial, "-n", "2"))
         reports = ("report.html", "report.json", "report.md")
         report_args = [f"--llm-report={root / name}" for name in reports]
         with_reports, report_runs = median_run(repeat, lambda: replay(suite, *report_args))
@@ -203,6 +206,10 @@ def main() -> int:
     print(f"plain pytest, {2 * cases} trivial tests: {seconds(plain_runs)}")
     print(f"replay, one process: {seconds(one_runs)}")
     print(f"replay, -n 2: {seconds(two_runs)}")
+    print(
+        f"reference: plain pytest, {2 * cases} trivial tests, -n 2: {plain_two.seconds:.2f} s "
+        f"({plain_two.seconds / plain.seconds:.2f}x its one process; runs: {seconds(plain_two_runs)})"
+    )
     print(f"replay with reports: {seconds(report_runs)}")
     print("report sizes: " + ", ".join(f"{name} {size / 1024:.0f} KB" for name, size in sizes.items()))
     print(f"no case file, -p no:llmgate: {seconds(bare_runs)}; with the plugin: {seconds(plugged_runs)}")

@@ -44,6 +44,7 @@ from pytest_llmgate.options import Settings, add_options
 
 if TYPE_CHECKING:
     from pytest_llmgate.config import ProjectConfig
+    from pytest_llmgate.results import CaseResult
     from pytest_llmgate.session import LlmSession
 
 # Key of xdist's workeroutput under which a worker lists the gate items it left to the controller.
@@ -53,6 +54,7 @@ DEFERRED_GATES = "llmgate_deferred_gates"
 PACKED_RESULT = "llmgate_result_json"
 PACKED_PROPERTIES = "llmgate_user_properties_json"
 PROGRESS_EVERY_S = 10.0
+COLLECTOR_NAME = "llmgate-results"
 ITEMS_MODULE = "pytest_llmgate.items"
 
 
@@ -77,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # A live run will need the SDK; importing it (~0.5 s) overlaps with collection this way.
         threading.Thread(target=_import_sdk, name="llmgate-import", daemon=True).start()
     collector = ResultCollector(config)
-    config.pluginmanager.register(collector, "llmgate-results")
+    config.pluginmanager.register(collector, COLLECTOR_NAME)
     # Cleanups run last in, first out: registered here, before pytest's own plugins register
     # theirs at configure (entry-point plugins are configured first), this one runs after
     # unraisableexception's exit collection, which a frozen session makes cheap.
@@ -257,9 +259,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """The case's result rides on its call report as a dict (what xdist ships and report
+    plugins read). Outside a worker the collector keeps the result object itself, so a result
+    is held once as an object and once as that dict, not rebuilt from the dict."""
     report = yield
     if call.when == "call" and RESULT_KEY in item.stash:
-        setattr(report, REPORT_ATTRIBUTE, item.stash[RESULT_KEY].to_dict())
+        result = item.stash[RESULT_KEY]
+        del item.stash[RESULT_KEY]
+        setattr(report, REPORT_ATTRIBUTE, result.to_dict())
+        collector = item.config.pluginmanager.get_plugin(COLLECTOR_NAME)
+        if isinstance(collector, ResultCollector) and not collector.worker:
+            collector.add_local(report.nodeid, result)
     return report
 
 
@@ -358,6 +368,7 @@ class ResultCollector:
         self.interrupted = False  # Ctrl-C: the reports say so and list what did not run
         self.planned: list[str] = []  # node ids of the case and gate items this session will run
         self.froze_gc = False
+        self._local: set[str] = set()  # node ids whose result was kept at makereport
 
     @property
     def state(self) -> LlmSession:
@@ -451,17 +462,27 @@ class ResultCollector:
         planned = [*self.planned, *(nodeid for nodeid in self.deferred if nodeid not in self.planned)]
         return [nodeid for nodeid in planned if nodeid not in done]
 
+    def add_local(self, nodeid: str, result: CaseResult) -> None:
+        """A result made in this process (see `pytest_runtest_makereport`)."""
+        from pytest_llmgate.results import result_order
+
+        self._local.add(nodeid)
+        # Kept in node order, not arrival order (xdist workers finish in any order), so every
+        # number computed from the list, bootstrap intervals included, is the same run to run.
+        bisect.insort(self.state.results, result, key=result_order)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
         # An xdist worker sends its results to the controller, which alone judges the gates and
         # writes the summary and reports: the worker keeps no copy.
-        if data is not None and report.when == "call" and not self.worker:
-            from pytest_llmgate.results import CaseResult, result_order
+        if data is None or report.when != "call" or self.worker:
+            return
+        if report.nodeid in self._local:
+            self._local.discard(report.nodeid)  # kept already, as the object it was made as
+            return
+        from pytest_llmgate.results import CaseResult, result_order
 
-            # Kept in node order, not arrival order (xdist workers finish in any order), so every
-            # number computed from the list, bootstrap intervals included, is the same run to run.
-            result = CaseResult.from_dict(data)
-            bisect.insort(self.state.results, result, key=result_order)
+        bisect.insort(self.state.results, CaseResult.from_dict(data), key=result_order)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         """A progress line every PROGRESS_EVERY_S seconds of a live run (not on xdist workers)."""

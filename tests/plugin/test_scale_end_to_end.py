@@ -77,3 +77,37 @@ def test_long_lived_objects_are_frozen_during_the_run_and_released_after(
     # A session without case files is left alone.
     (pytester.path / "llm_invoices.yaml").unlink()
     _replay(pytester).assert_outcomes(failed=1)
+
+
+def test_one_process_keeps_each_result_as_made_not_rebuilt_from_its_report(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result rides on its call report as a dict (for xdist and report plugins); one process
+    keeps the object it made instead of rebuilding it from that dict (a third copy per case)."""
+    from pytest_llmgate.results import CaseResult
+
+    cases = "cases:\n" + _CASE.format(1) + _CASE.format(2)
+    pytester.makefile(".yaml", llm_invoices=SUITE.replace("cases:\n", cases))
+    pytester.runpytest(
+        "--llm-candidate=gpt-5.5", "--llm-record-mode=once", f"--llm-base-url={openai_server.base_url}"
+    ).assert_outcomes(passed=7, failed=1)
+    rebuilt: list[str] = []
+    original = CaseResult.from_dict.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[CaseResult], data: dict[str, object]) -> CaseResult:
+        rebuilt.append(str(data["case_id"]))
+        return original(cls, data)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(CaseResult, "from_dict", classmethod(counting))
+    result = _replay(pytester, "--llm-report=run.json")
+    result.assert_outcomes(passed=7, failed=1)  # 3 cases; gate[cost] fails (gpt-5.5 costs more)
+    assert rebuilt == []
+    report = json.loads((pytester.path / "run.json").read_text())
+    assert [case["case_id"] for case in report["cases"]] == ["c0", "c1", "c2"]  # each once, in order
+
+
+_CASE = """\
+  - id: c{0}
+    prompt: "Invoice {0} from ACME"
+    assert: [{{type: contains, value: ACME}}]
+"""
