@@ -267,12 +267,16 @@ class CassetteSession:
 
         Only where writing is expected: a cassette that recorded a call, or any cassette under
         `new_episodes` (which adds what older recordings lack, their interactions unchanged). A
-        cassette only replayed under `once` or `all` is not rewritten for it.
+        cassette only replayed under `once` or `all` is not rewritten for it. A cassette holds
+        one request per model, so a count kept for an earlier request with the same encoding
+        (the prompt was edited since) is dropped rather than carried along forever.
         """
         if self.cassette.dirty or self.cassette.record_mode == RecordMode.NEW_EPISODES:
-            counts = self.cassette._metadata.setdefault(TOKEN_COUNTS_KEY, {})
+            counts = self.cassette._metadata.get(TOKEN_COUNTS_KEY) or {}
             if counts.get(key) != tokens:
-                counts[key] = tokens
+                encoding = key.split(":", 1)[0] + ":"
+                kept = {name: value for name, value in counts.items() if not name.startswith(encoding)}
+                self.cassette._metadata[TOKEN_COUNTS_KEY] = {**kept, key: tokens}
                 self.cassette.dirty = True
 
     def __post_init__(self) -> None:

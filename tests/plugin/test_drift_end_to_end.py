@@ -292,6 +292,22 @@ def test_new_episodes_adds_the_counts_older_recordings_lack_and_changes_nothing_
     assert [path.stat().st_mtime_ns for path in paths] == stamps
 
 
+def test_re_recording_an_edited_prompt_replaces_its_kept_count(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    pytester.makefile(".yaml", llm_drift=case_file(PROMPTS[:1]))
+    openai_server.add_rule(content="ACME")
+    record(pytester, openai_server)
+    [path] = pytester.path.glob("cassettes/llm_drift/case-0/gpt-4o.yaml")
+    [first] = json.loads(path.read_text(encoding="utf-8"))["metadata"][TOKEN_COUNTS_KEY]
+    pytester.makefile(".yaml", llm_drift=case_file(["ACME invoice, edited"]))
+    record(pytester, openai_server, "--llm-record-mode=all")
+    counts = json.loads(path.read_text(encoding="utf-8"))["metadata"][TOKEN_COUNTS_KEY]
+    [second] = counts
+    assert second != first  # the old request's count went with it
+    assert counts[second] == cookbook_count("o200k_base", "ACME invoice, edited")
+
+
 def test_an_edited_kept_count_makes_the_cassette_corrupt(
     pytester: pytest.Pytester, openai_server: OpenAISimulator
 ) -> None:
