@@ -182,8 +182,10 @@ def load_cassette_data(text: str, path: Path) -> dict[str, Any]:
 def kept_token_counts(path: Path, data: Mapping[str, Any]) -> dict[str, int]:
     """The local prompt-token counts a cassette keeps (`TOKEN_COUNTS_KEY`), by key.
 
-    A count stands in for the tokenizer's, so an edited one would move the drift verdict: anything
-    but a mapping of text keys to whole numbers from 0 to 10^9 makes the cassette corrupt.
+    Anything but a mapping of text keys to whole numbers from 0 to 10^9 makes the cassette
+    corrupt. A plausible edited count cannot be told from a real one, no more than an edited
+    `usage.prompt_tokens` can; gate[drift] decides on the API's recorded counts where both models
+    have them, and on these local counts only where they do not.
     """
     metadata = data.get("metadata")
     if metadata is None:

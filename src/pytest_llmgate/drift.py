@@ -331,6 +331,7 @@ class Tokenizers:
         self._counters: dict[str, TokenCounter] = {}
         self._choices: dict[str, EncodingChoice] = {}
         self._failed: dict[str, EncodingUnavailable] = {}
+        self._loading = threading.Lock()
 
     def choice(self, model: str) -> EncodingChoice:
         if model not in self._choices:
@@ -373,15 +374,21 @@ class Tokenizers:
 
     def _counter(self, name: str) -> TokenCounter | EncodingUnavailable:
         counter = self._counters.get(name)
-        if counter is None:
-            # A failure is remembered for the session: without network, tiktoken would otherwise
-            # try (and maybe hang on) the download once per case.
+        if counter is not None:
+            return counter
+        # One thread loads; the others wait and then take its counter or its failure. A failure
+        # is remembered for the session: without network, tiktoken would otherwise try (and
+        # maybe hang on) the download once per case, or once per waiting thread.
+        with self._loading:
+            counter = self._counters.get(name)
+            if counter is not None:
+                return counter
             loaded = self._failed.get(name) or self._loader.load(name)
             if isinstance(loaded, EncodingUnavailable):
                 self._failed[name] = loaded
                 return loaded
-            counter = self._counters.setdefault(name, TokenCounter(loaded))
-        return counter
+            counter = self._counters[name] = TokenCounter(loaded)
+            return counter
 
 
 COUNT_VERSION = "v1"

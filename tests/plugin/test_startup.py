@@ -147,6 +147,44 @@ def test_a_replay_stays_frozen_through_pytests_exit_collections_and_imports_its_
     assert loaders["pytest_llmgate.cases"] == "SourceFileLoader", line
 
 
+UNRAISABLE_TEST = """
+class Cycle:
+    def __del__(self):
+        raise RuntimeError("finalizer of the user's cyclic garbage")
+
+def test_leaves_cyclic_garbage():
+    cycle = Cycle()
+    cycle.me = cycle
+"""
+
+
+def test_pytest_still_reports_the_finalizer_errors_of_garbage_the_users_tests_left(
+    pytester: pytest.Pytester,
+    openai_server: OpenAISimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tiktoken_cache_dir: Path,
+) -> None:
+    """pytest collects at unconfigure to report `__del__` errors of what tests left as
+    PytestUnraisableExceptionWarning; freezing the run's objects before that would hide them
+    (and `-W error` would then pass a run that fails)."""
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
+    record(pytester, openai_server)
+    pytester.makepyfile(test_user=UNRAISABLE_TEST)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--llm-candidate=gpt-5.5",
+        f"--llm-base-url={DEAD_BASE_URL}",
+        "-m",
+        "not llm_gate",
+        "-W",
+        "error::pytest.PytestUnraisableExceptionWarning",
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "finalizer of the user's cyclic garbage" in output
+    assert result.ret != pytest.ExitCode.OK
+
+
 def test_a_run_without_llm_cases_leaves_the_interpreters_exit_alone(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(GC_AT_EXIT)
     pytester.makepyfile(test_plain="def test_one():\n    assert True\n")

@@ -472,3 +472,34 @@ def test_preload_loads_each_encoding_once_and_remembers_failures(monkeypatch: py
 class _FakeEncoding:
     def encode(self, text: str, disallowed_special: Any = ()) -> list[int]:
         return list(range(len(text.split())))
+
+
+def test_threads_waiting_on_a_failing_load_take_its_failure_instead_of_retrying(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without network a vocabulary download may hang until the OS gives up: it is tried once
+    per session, not once more by every pool thread that was waiting for it."""
+    import threading
+    import time
+
+    loads: list[str] = []
+
+    def failing_load(name: str, offline: bool = False) -> Any:
+        loads.append(name)
+        time.sleep(0.05)
+        return EncodingUnavailable(name, "cannot be downloaded")
+
+    monkeypatch.setattr(drift, "load_encoding", failing_load)
+    tokenizers = Tokenizers()
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    notes: list[str | None] = []
+    threads = [
+        threading.Thread(target=lambda: notes.append(tokenizers.local_count("gpt-4o", request).note))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert loads == ["o200k_base"]
+    assert notes == ["tokenizer: cannot be downloaded"] * 8
