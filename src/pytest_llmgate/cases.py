@@ -20,6 +20,7 @@ from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
 from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_reference
 from pytest_llmgate.errors import CaseFileError, did_you_mean
+from pytest_llmgate.model.params import KNOWN_PARAMS
 from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
 from pytest_llmgate.model.targets import Targets, parse_targets
 from pytest_llmgate.templates import TemplateProblem, is_template, render, render_data, resolve_vars
@@ -918,26 +919,6 @@ def _parse_case(
             )
         )
     return cases
-
-
-CHAT_PARAMS = (
-    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
-    "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls",
-    "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
-    "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
-    "temperature", "tool_choice", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
-)  # fmt: skip
-"""`chat.completions.create` body parameters (openai SDK 3.x), besides model, messages and tools."""
-RESPONSES_PARAMS = (
-    "background", "conversation", "include", "instructions", "max_output_tokens", "max_tool_calls",
-    "metadata", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
-    "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
-    "temperature", "text", "tool_choice", "top_logprobs", "top_p", "truncation", "user",
-)  # fmt: skip
-"""`responses.create` body parameters: a case may target either wire format (`api:` per target)."""
-PASS_THROUGH_PARAMS = ("extra_body", "extra_query", "extra_headers")
-"""The SDK's escape hatches: vendor fields (`top_k`, `repetition_penalty`, ...) go in extra_body."""
-KNOWN_PARAMS = tuple(sorted({*CHAT_PARAMS, *RESPONSES_PARAMS, *PASS_THROUGH_PARAMS}))
 
 
 def _check_param_names(err: _ErrorFactory, params: Mapping[str, Any], where: str) -> None:

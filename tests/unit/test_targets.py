@@ -194,3 +194,20 @@ def test_only_targets_naming_their_own_key_variable_need_it_set_for_a_live_run()
         ["a", "b", "c"], parse("models:\n  a: {api_key_env: A_KEY}\n  b: {api_key_env: B_KEY}\n"), Targets()
     )
     assert [target.name for target in missing_live_keys(targets, {"B_KEY": "x" * 20})] == ["a"]
+
+
+def test_a_misspelt_target_param_is_caught_with_file_line_and_the_fix() -> None:
+    """As a case's params are: `temprature` would otherwise reach the API on the first live call
+    (a 400) or, on a lenient provider, be ignored and the run judged without it."""
+    with pytest.raises(CaseFileError) as caught:
+        parse("models:\n  cold:\n    model: gpt-4o\n    params: {temprature: 0}\n")
+    message = caught.value.render()
+    assert "llmgate.yaml:3" in message
+    assert "unknown parameter 'temprature' (did you mean 'temperature'?)" in message
+    assert "params: {extra_body: {temprature: ...}}" in message
+    # The names both wire formats know, and vendor fields under extra_body, pass.
+    targets = parse(
+        "models:\n  warm:\n    model: gpt-4o\n"
+        "    params: {temperature: 0.2, max_output_tokens: 50, extra_body: {top_k: 40}}\n"
+    )
+    assert dict(targets.resolve("warm").params)["extra_body"] == {"top_k": 40}

@@ -249,3 +249,25 @@ def _system_to_developer(messages: Any) -> tuple[Any, list[Adaptation]]:
                 )
         result.append(message)
     return result, changed
+
+
+CHAT_PARAMS = (
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls",
+    "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+    "temperature", "tool_choice", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+)  # fmt: skip
+"""`chat.completions.create` body parameters (openai SDK 3.x), besides model, messages and tools."""
+RESPONSES_PARAMS = (
+    "background", "conversation", "include", "instructions", "max_output_tokens", "max_tool_calls",
+    "metadata", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
+    "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
+    "temperature", "text", "tool_choice", "top_logprobs", "top_p", "truncation", "user",
+)  # fmt: skip
+"""`responses.create` body parameters: a case may target either wire format (`api:` per target)."""
+PASS_THROUGH_PARAMS = ("extra_body", "extra_query", "extra_headers")
+"""The SDK's escape hatches: vendor fields (`top_k`, `repetition_penalty`, ...) go in extra_body."""
+KNOWN_PARAMS = tuple(sorted({*CHAT_PARAMS, *RESPONSES_PARAMS, *PASS_THROUGH_PARAMS}))
+"""Every request parameter a case or a target's `params:` may set; anything else is a typo or a
+vendor field (which goes under extra_body)."""
