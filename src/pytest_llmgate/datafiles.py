@@ -10,8 +10,9 @@ becomes depends on its extension, so a suite moved from promptfoo reads the same
 
 CSV rows follow promptfoo: every column is a var, except the `__` columns: `__expected`,
 `__expected1`, ... hold assertions in promptfoo's string form (`icontains: paris`), `__description`
-names the case (its id is the description slugified and made unique), `__metadata:tags` adds
-tags. A column we do not understand is an error naming it, never a var that nothing reads.
+names the case (its id is the description slugified and made unique), `__threshold` is the case's
+`threshold`, `__metric` the `metric` of the row's assertions, `__metadata:tags` adds tags. A
+column we do not understand is an error naming it, never a var that nothing reads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -223,7 +225,10 @@ def _check_column(name: str, column: int, path: Path) -> None:
         raise FileRefError(f"column {column} has no name in the header", path, 1)
     if not name.startswith("__"):
         return
-    if re.fullmatch(r"__expected\d*|__description", name) or name in ("__metadata:tags", "__metadata:tag"):
+    if re.fullmatch(r"__expected\d*|__description|__threshold|__metric", name) or name in (
+        "__metadata:tags",
+        "__metadata:tag",
+    ):
         return
     if name.startswith("__metadata:"):
         raise FileRefError(
@@ -234,7 +239,7 @@ def _check_column(name: str, column: int, path: Path) -> None:
         )
     raise FileRefError(
         f"column {name!r} is not supported (read: __expected, __expected1..., __description, "
-        "__metadata:tags; other columns are vars and may not start with '__')",
+        "__threshold, __metric, __metadata:tags; other columns are vars and may not start with '__')",
         path,
         1,
     )
@@ -244,6 +249,7 @@ def _csv_case(row: dict[str, str], path: Path, line: int, label: str, number: in
     variables: dict[str, Any] = {}
     asserts: list[dict[str, Any]] = []
     case: dict[str, Any] = {}
+    metric: str | None = None
     for name, value in row.items():
         if name.startswith("__expected"):
             try:
@@ -255,18 +261,37 @@ def _csv_case(row: dict[str, str], path: Path, line: int, label: str, number: in
         elif name == "__description":
             if value.strip():
                 case["description"] = value.strip()
+        elif name == "__threshold":
+            if value.strip():
+                case["threshold"] = _threshold(value, f"{label}, column {name}", path, line)
+        elif name == "__metric":
+            if value.strip():
+                metric = value.strip()
         elif name.startswith("__metadata:"):
             tags = [tag.strip() for tag in value.split(",") if tag.strip()]
             if tags:
                 case["tags"] = tags
         else:
             variables[name] = value
+    if metric is not None:  # promptfoo: the row's assertions report under this named metric
+        asserts = [entry if "metric" in entry else {**entry, "metric": metric} for entry in asserts]
     case["id"] = slug(case.get("description")) or f"{path.stem}-{number}"
     if variables:
         case["vars"] = variables
     if asserts:
         case["assert"] = asserts
     return Row(case, path, line, label, derived_id=True)
+
+
+def _threshold(value: str, where: str, path: Path, line: int) -> float:
+    """promptfoo's `__threshold`: the score (0 to 1) the row's weighted assertions must reach."""
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = math.nan
+    if not 0.0 <= threshold <= 1.0:  # also false for nan
+        raise FileRefError(f"{where}: {value.strip()!r} is not a score from 0 to 1", path, line)
+    return threshold
 
 
 # --- promptfoo's assertion strings -------------------------------------------------------------

@@ -131,7 +131,7 @@ def test_csv_rows_follow_promptfoo(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("q,__threshold", "column '__threshold' is not supported"),
+        ("q,__thresholds", "column '__thresholds' is not supported"),
         ("q,__metadata:category", "only __metadata:tags is read"),
         ("q,q", "column 'q' appears twice"),
         ("q,", "column 2 has no name"),
@@ -196,3 +196,33 @@ def test_an_empty_data_file_is_an_error(tmp_path: Path) -> None:
     write(tmp_path / "t.jsonl", "\n")
     with pytest.raises(CaseFileError, match="holds no cases"):
         parse_case_file("defaults: {prompt: x}\ncases: [file://t.jsonl]\n", tmp_path / "llm_x.yaml", tmp_path)
+
+
+def test_csv_threshold_and_metric_columns_follow_promptfoo(tmp_path: Path) -> None:
+    """`__threshold` is the case's passing score; `__metric` names the row's assertions' metric
+    (an assertion's own metric wins; the JSON/YAML row form can give one)."""
+    write(
+        tmp_path / "tests.csv",
+        "q,__expected,__expected2,__threshold,__metric\n"
+        "a,icontains: x,equals: y,0.5,Accuracy\n"
+        "b,icontains: x,,,\n",
+    )
+    rows = load_rows("file://tests.csv", tmp_path, tmp_path)
+    assert rows[0].case["threshold"] == 0.5
+    assert [entry["metric"] for entry in rows[0].case["assert"]] == ["Accuracy", "Accuracy"]
+    assert "threshold" not in rows[1].case
+    assert "metric" not in rows[1].case["assert"][0]
+    for bad in ("high", "1.5", "-0.1", "nan"):
+        write(tmp_path / "bad.csv", f"q,__expected,__threshold\na,icontains: x,{bad}\n")
+        with pytest.raises(
+            FileRefError, match=f"row 2, column __threshold: '{bad}' is not a score from 0 to 1"
+        ):
+            load_rows("file://bad.csv", tmp_path, tmp_path)
+
+
+def test_a_csv_rows_threshold_and_metric_reach_its_case(tmp_path: Path) -> None:
+    write(tmp_path / "tests.csv", "city,__expected,__threshold,__metric\nParis,icontains: paris,0.75,Geo\n")
+    text = "defaults: {prompt: 'Capital: {{ city }}'}\ncases: file://tests.csv\n"
+    [case] = parse_case_file(text, tmp_path / "llm_geo.yaml", tmp_path).cases
+    assert case.threshold == 0.75
+    assert [spec.metric for spec in case.assertions] == ["Geo"]

@@ -383,3 +383,26 @@ def test_a_suite_where_no_case_collects_is_an_error_and_nothing_is_written(tmp_p
     assert "'q' is undefined" in report.error
     assert report.error.endswith("nothing was written")
     assert not (tmp_path / "out").exists()
+
+
+def test_csv_threshold_and_metric_columns_are_kept(tmp_path: Path) -> None:
+    csv_text = "q,__expected,__threshold,__metric\nhi,icontains: hi,0.5,Greeting\n"
+    config = "prompts: ['{{ q }}']\nproviders: [openai:gpt-4o]\ntests: file://t.csv\n"
+    text, case_file, notes = convert(tmp_path, config, t_csv=csv_text)
+    [reference] = document(text)["cases"]
+    assert isinstance(reference, str)
+    assert reference.startswith("file://")
+    assert reference.endswith("t.csv")  # kept as a reference: the loader reads both columns
+    [case] = case_file.cases
+    assert case.threshold == 0.5
+    assert [spec.metric for spec in case.assertions] == ["Greeting"]
+    assert notes == []
+
+
+def test_a_csv_with_a_bad_threshold_is_inlined_with_the_cell_noted(tmp_path: Path) -> None:
+    csv_text = "q,__expected,__threshold,__metric\nhi,icontains: hi,high,Greeting\nbye,contains: bye,0.25,\n"
+    config = "prompts: ['{{ q }}']\nproviders: [openai:gpt-4o]\ntests: [file://t.csv]\n"
+    _, case_file, notes = convert(tmp_path, config, t_csv=csv_text)
+    assert [case.threshold for case in case_file.cases] == [None, 0.25]
+    assert [spec.metric for spec in case_file.cases[0].assertions] == ["Greeting"]
+    assert notes == ["t.csv row 2.__threshold: __threshold: high (not a score from 0 to 1)"]

@@ -800,7 +800,8 @@ def _csv(suite: _Suite, path: Path, where: str, ids: _Ids) -> list[Block]:
         return [Block(where=where, dropped=suite.skip(where, path.name, "the CSV file is empty"))]
     header = [name.strip() for name in rows[0]]
     clean = all(
-        not name.startswith("__") or re.fullmatch(r"__expected\d*|__description|__metadata:tags?", name)
+        not name.startswith("__")
+        or re.fullmatch(r"__expected\d*|__description|__threshold|__metric|__metadata:tags?", name)
         for name in header
     )
     for row in rows[1:]:
@@ -810,6 +811,8 @@ def _csv(suite: _Suite, path: Path, where: str, ids: _Ids) -> list[Block]:
                     parse_expected(cell)
                 except ValueError:
                     clean = False
+            elif name == "__threshold" and cell.strip() and _score(cell) is None:
+                clean = False
     if clean:
         reference.fallback = lambda: _csv_rows(suite, path, header, rows, ids)
         return [reference]
@@ -840,12 +843,31 @@ def _csv_rows(suite: _Suite, path: Path, header: list[str], rows: list[list[str]
                 tags = [tag.strip() for tag in value.split(",") if tag.strip()]
                 if tags:
                     block.keys["tags"] = tags
+            elif name == "__threshold" and value.strip() and _score(value) is not None:
+                block.keys["threshold"] = _score(value)
+            elif name == "__metric" and value.strip():
+                for item in block.asserts:
+                    if isinstance(item.value, dict):
+                        item.value.setdefault("metric", value.strip())
+            elif name == "__threshold" and value.strip():
+                block.notes.append(
+                    suite.skip(f"{label}.{name}", f"{name}: {_shown(value)}", "not a score from 0 to 1")
+                )
             elif name.startswith("__") and name != "__description" and value.strip():
                 block.notes.append(
                     suite.skip(f"{label}.{name}", f"{name}: {_shown(value)}", "no equivalent column here")
                 )
         blocks.append(block)
     return blocks
+
+
+def _score(text: str) -> float | None:
+    """A CSV `__threshold` cell as a score from 0 to 1, or None when it is not one."""
+    try:
+        score = float(text)
+    except ValueError:
+        return None
+    return score if 0.0 <= score <= 1.0 else None
 
 
 # -- rendering -----------------------------------------------------------------------------------
