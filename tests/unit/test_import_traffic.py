@@ -257,3 +257,161 @@ def test_a_streamed_answer_becomes_the_completion_it_adds_up_to() -> None:
     assert converted.completion["choices"][0]["message"]["content"] == "Our office opens at 9am."
     assert "stream" not in converted.request
     assert "stream_options" not in converted.request
+
+
+def _otlp_span(attributes: dict[str, object], events: list[dict[str, object]]) -> dict[str, object]:
+    def values(mapping: dict[str, object]) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for key, value in mapping.items():
+            typed = {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}
+            out.append({"key": key, "value": typed})
+        return out
+
+    span = {
+        "spanId": "ab12",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000400000000",
+        "attributes": values({"gen_ai.operation.name": "chat", **attributes}),
+        "events": [{"name": event["name"], "attributes": values(event["attributes"])} for event in events],  # type: ignore[arg-type]
+    }
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        pytest.param(
+            [
+                {
+                    "name": "gen_ai.client.inference.operation.details",
+                    "attributes": {
+                        "gen_ai.input.messages": json.dumps(
+                            [{"role": "user", "parts": [{"type": "text", "content": "Capital of France?"}]}]
+                        ),
+                        "gen_ai.output.messages": json.dumps(
+                            [
+                                {
+                                    "role": "assistant",
+                                    "parts": [{"type": "text", "content": "Paris"}],
+                                    "finish_reason": "stop",
+                                }
+                            ]
+                        ),
+                    },
+                }
+            ],
+            id="details-event",
+        ),
+        pytest.param(
+            [
+                {
+                    "name": "gen_ai.content.prompt",
+                    "attributes": {
+                        "gen_ai.prompt": json.dumps([{"role": "user", "content": "Capital of France?"}])
+                    },
+                },
+                {
+                    "name": "gen_ai.content.completion",
+                    "attributes": {
+                        "gen_ai.completion": json.dumps([{"role": "assistant", "content": "Paris"}])
+                    },
+                },
+            ],
+            id="prompt-and-completion-events",
+        ),
+        pytest.param(
+            [
+                {
+                    "name": "gen_ai.user.message",
+                    "attributes": {"gen_ai.system": "openai", "content": "Capital of France?"},
+                },
+                {
+                    "name": "gen_ai.choice",
+                    "attributes": {"finish_reason": "stop", "message": json.dumps({"content": "Paris"})},
+                },
+            ],
+            id="message-events",
+        ),
+    ],
+)
+def test_otel_spans_that_keep_their_messages_in_events(
+    tmp_path: Path, events: list[dict[str, object]]
+) -> None:
+    """Content captured as events (EVENT_ONLY, or conventions before 1.37) leaves the span's own
+    attributes without messages; the events hold them."""
+    path = tmp_path / "events.otlp.json"
+    path.write_text(
+        json.dumps(
+            _otlp_span(
+                {
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 9,
+                    "gen_ai.usage.output_tokens": 1,
+                },
+                events,
+            )
+        )
+    )
+    calls, problems = read_sources([path])
+    assert problems == []
+    [call] = calls
+    assert call.request == {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Capital of France?"}],
+    }
+    assert call.response["choices"][0]["message"]["content"] == "Paris"
+    assert call.response["choices"][0]["finish_reason"] == "stop"
+    assert call.latency_ms == 400.0
+
+
+def test_otel_message_events_keep_tool_calls_and_their_results(tmp_path: Path) -> None:
+    calls_json = json.dumps(
+        [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ]
+    )
+    events: list[dict[str, object]] = [
+        {"name": "gen_ai.system.message", "attributes": {"content": "Be brief."}},
+        {"name": "gen_ai.user.message", "attributes": {"content": "Weather in Paris?"}},
+        {"name": "gen_ai.assistant.message", "attributes": {"tool_calls": calls_json}},
+        {"name": "gen_ai.tool.message", "attributes": {"id": "call_1", "content": "18C"}},
+        {
+            "name": "gen_ai.choice",
+            "attributes": {"finish_reason": "stop", "message": json.dumps({"content": "18C and sunny"})},
+        },
+    ]
+    path = tmp_path / "tools.otlp.json"
+    path.write_text(json.dumps(_otlp_span({"gen_ai.request.model": "gpt-4o"}, events)))
+    [call], problems = read_sources([path])
+    assert problems == []
+    messages = call.request["messages"]
+    assert [message["role"] for message in messages] == ["system", "user", "assistant", "tool"]
+    assert messages[2]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+    assert messages[3] == {"role": "tool", "tool_call_id": "call_1", "content": "18C"}
+    assert call.response["choices"][0]["message"]["content"] == "18C and sunny"
+
+
+def test_a_spans_own_message_attributes_win_over_its_events(tmp_path: Path) -> None:
+    events: list[dict[str, object]] = [
+        {"name": "gen_ai.user.message", "attributes": {"content": "from the event"}}
+    ]
+    attributes = {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": "from the span"}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": "ok"}]}]
+        ),
+    }
+    path = tmp_path / "both.otlp.json"
+    path.write_text(json.dumps(_otlp_span(attributes, events)))
+    [call], _ = read_sources([path])
+    assert call.request["messages"] == [{"role": "user", "content": "from the span"}]

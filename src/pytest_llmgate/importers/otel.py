@@ -6,8 +6,8 @@ system instructions, input messages, tool definitions) and the answer from the o
 finish reasons and usage, as the chat completion the service would have returned. Both the
 current conventions (`gen_ai.input.messages` / `gen_ai.output.messages` as JSON with `parts`) and
 the older indexed attributes (`gen_ai.prompt.0.content`, `gen_ai.completion.0.content`) that
-OpenLLMetry writes are read. A span without message content (content capture off) cannot become a
-case and is reported as such.
+OpenLLMetry writes are read, and so are messages kept in the span's events (`event_attributes`).
+A span without message content (content capture off) cannot become a case and is reported as such.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def read_spans(where: str, document: Mapping[str, Any], calls: list[Call], probl
     for resource in document.get("resourceSpans") or []:
         for scope in resource.get("scopeSpans") or resource.get("instrumentationLibrarySpans") or []:
             for index, span in enumerate(scope.get("spans") or [], start=1):
-                attributes = attribute_map(span.get("attributes") or [])
+                attributes = {**event_attributes(span), **attribute_map(span.get("attributes") or [])}
                 if "gen_ai.request.model" not in attributes and "gen_ai.operation.name" not in attributes:
                     continue  # not an LLM span (an HTTP or database span of the same trace)
                 found = True
@@ -52,6 +52,110 @@ def read_spans(where: str, document: Mapping[str, Any], calls: list[Call], probl
                     calls.append(call)
     if not found:
         problems.append(Problem(where, "OTLP JSON without GenAI spans (no gen_ai.request.model attribute)"))
+
+
+# Span events that carry message content, by convention version (the span's own attributes win).
+DETAILS_EVENT = "gen_ai.client.inference.operation.details"  # the current conventions, EVENT_ONLY
+PROMPT_EVENT, COMPLETION_EVENT = "gen_ai.content.prompt", "gen_ai.content.completion"  # to 1.27
+MESSAGE_EVENTS = {  # one event per message (1.28 to 1.36)
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+CHOICE_EVENT = "gen_ai.choice"
+
+
+def event_attributes(span: Mapping[str, Any]) -> dict[str, Any]:
+    """Message content a span keeps in its events, as the attributes `_call` reads.
+
+    Instrumentations that capture content as events (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_
+    CONTENT=EVENT_ONLY, or conventions before 1.37) leave the span's attributes without messages:
+    the details event holds `gen_ai.input.messages` / `gen_ai.output.messages` as the span would;
+    older ones hold a JSON `gen_ai.prompt` / `gen_ai.completion`, or one event per message and a
+    `gen_ai.choice` event with the answer.
+    """
+    found: dict[str, Any] = {}
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for event in span.get("events") or []:
+        if not isinstance(event, Mapping):
+            continue
+        name = event.get("name")
+        attributes = attribute_map(event.get("attributes") or [])
+        if name == DETAILS_EVENT:
+            for key in ("gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages"):
+                if key in attributes:
+                    found[key] = attributes[key]
+        elif name == PROMPT_EVENT:
+            inputs.extend(_messages(_json(attributes.get("gen_ai.prompt")), "user"))
+        elif name == COMPLETION_EVENT:
+            outputs.extend(_messages(_json(attributes.get("gen_ai.completion")), "assistant"))
+        elif name in MESSAGE_EVENTS:
+            inputs.append({**_plain(attributes), "role": MESSAGE_EVENTS[name]})
+        elif name == CHOICE_EVENT:
+            message = _json(attributes.get("message"))
+            choice = {**(message if isinstance(message, Mapping) else {}), "role": "assistant"}
+            if attributes.get("finish_reason"):
+                choice["finish_reason"] = attributes["finish_reason"]
+            outputs.append(choice)
+    if inputs:
+        found.setdefault("gen_ai.input.messages", [_parted(message) for message in inputs])
+    if outputs:
+        found.setdefault("gen_ai.output.messages", [_parted(message) for message in outputs])
+    return found
+
+
+def _messages(value: Any, role: str) -> list[dict[str, Any]]:
+    """A JSON list of `{role, content}` (or one text) as messages."""
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    if not isinstance(value, list):
+        return []
+    return [{"role": role, **item} for item in value if isinstance(item, Mapping)]
+
+
+def _plain(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A message event's attributes without the `gen_ai.*` bookkeeping (system, provider)."""
+    return {
+        key: _json(value) if key == "tool_calls" else value
+        for key, value in attributes.items()
+        if not key.startswith("gen_ai.")
+    }
+
+
+def _parted(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A chat-style `{role, content, tool_calls, id}` message as the conventions' `{role, parts}`."""
+    parts: list[dict[str, Any]] = []
+    content = message.get("content")
+    if message.get("role") == "tool":
+        parts.append(
+            {
+                "type": "tool_call_response",
+                "id": message.get("id", message.get("tool_call_id", "")),
+                "response": content if content is not None else "",
+            }
+        )
+    elif isinstance(content, str) and content:
+        parts.append({"type": "text", "content": content})
+    elif isinstance(content, list):
+        parts.extend(dict(part) for part in content if isinstance(part, Mapping))
+    for call in message.get("tool_calls") or []:
+        if isinstance(call, Mapping):
+            nested = call.get("function")
+            function: Mapping[str, Any] = nested if isinstance(nested, Mapping) else call
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": call.get("id"),
+                    "name": function.get("name", ""),
+                    "arguments": function.get("arguments"),
+                }
+            )
+    parted: dict[str, Any] = {"role": message.get("role", "user"), "parts": parts}
+    if message.get("finish_reason"):
+        parted["finish_reason"] = message["finish_reason"]
+    return parted
 
 
 def attribute_map(attributes: list[Any]) -> dict[str, Any]:
