@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -378,3 +380,34 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True  # someone else's process, or a number no pid can be: leave the file alone
     return True
+
+
+LOCK_STRIPES = 4096
+"""Lock files per user: a cassette takes the one its path hashes to. Enough that the calls in
+flight (16 a worker) rarely share one; few enough that the folder stays small."""
+
+
+@contextlib.contextmanager
+def cassette_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for the cassette at `path` across processes (xdist workers).
+
+    Two workers may run the same recording: with several candidates, the baseline of one case
+    serves candidate items that xdist sends to different workers. Held from loading the cassette
+    to saving it, the second worker finds the first one's recording and replays it instead of
+    calling (and billing) the model again. A lock file per stripe in the user's temporary folder,
+    never beside the cassettes (they are committed). No-op where `fcntl` is missing (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / f"llmgate-locks-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stripe = int(hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest(), 16) % LOCK_STRIPES
+    handle = os.open(folder / f"{stripe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock

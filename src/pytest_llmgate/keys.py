@@ -82,6 +82,7 @@ def session_state(config: pytest.Config) -> LlmSession:
             settings=configured.settings,
             project=configured.project or ProjectConfig(),
             scrubber=configured.scrubber,
+            shared_cassettes=hasattr(config, "workerinput"),
         )
         state.progress.started = configured.started
         config.stash[STATE_KEY] = state

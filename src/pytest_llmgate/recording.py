@@ -42,6 +42,7 @@ from pytest_llmgate.cassettes import (
     CorruptCassetteError,
     Exchange,
     RecordingMissing,
+    cassette_lock,
     create_temp_beside,
     dump_cassette_text,
     load_cassette_data,
@@ -393,6 +394,8 @@ class Recorder:
 
     record_mode: str = "none"
     secrets: tuple[str, ...] = field(default=(), repr=False)  # never shown in a traceback
+    # Other processes (xdist workers) may record the same cassettes: see cassettes.cassette_lock.
+    shared: bool = False
     pending: PendingWrites = field(default_factory=PendingWrites, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -469,6 +472,12 @@ class Recorder:
         garbage body, Ctrl-C) saves nothing, so the previous recording, if any, stays intact.
         """
         mode = RecordMode(self.record_mode)
+        with contextlib.ExitStack() as stack:
+            if self.shared and mode in (RecordMode.ONCE, RecordMode.NEW_EPISODES):
+                stack.enter_context(cassette_lock(path))
+            yield from self._use(path, mode)
+
+    def _use(self, path: Path, mode: RecordMode) -> Iterator[CassetteSession]:
         cassette = Cassette(
             path=str(path),
             serializer=_SafeYamlSerializer,

@@ -39,6 +39,8 @@ class LlmSession:
     warned_prices: set[str] = field(default_factory=set)
     warned_notes: set[str] = field(default_factory=set)  # tokenizer notes already warned about
     progress: Progress = field(default_factory=Progress)
+    # Other processes of the run (xdist workers) may record the same cassettes at the same time.
+    shared_cassettes: bool = False
     # The one scrubber of every output: cassettes, terminal, JUnit, reports (see secrets.py).
     scrubber: Scrubber = field(default_factory=Scrubber.from_environment, repr=False)
     _client: Any = None
@@ -86,7 +88,9 @@ class LlmSession:
             )
             self._client = ModelClient(client_settings)
             self.scrubber = self.scrubber.with_secrets(client_settings.secrets())
-            self._recorder = Recorder(self.settings.record_mode, secrets=self.scrubber.secrets)
+            self._recorder = Recorder(
+                self.settings.record_mode, secrets=self.scrubber.secrets, shared=self.shared_cassettes
+            )
         return self._client, self._recorder
 
     def model_runs(

@@ -313,3 +313,37 @@ def test_the_baseline_is_called_once_per_case_with_or_without_the_prefetch_pool(
     asked = [request.model for request in openai_server.requests]
     assert sorted(asked) == sorted(["gpt-4o", "gpt-5.5", "o4-mini"] * 3)
     result.stdout.fnmatch_lines(["llmgate: 9/9 calls, 0 errors, 0 retries, $* spent, * s"])
+
+
+WORKER_STATE = """
+from pytest_llmgate.keys import STATE_KEY
+
+def pytest_sessionfinish(session):
+    state = session.config.stash.get(STATE_KEY, None)
+    worker = getattr(session.config, "workerinput", {}).get("workerid", "main")
+    if state is not None:
+        with open(f"shared-{worker}.txt", "w") as out:
+            out.write(str(state.shared_cassettes))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [((), {"main": "False"}), (("-n", "2"), {"main": "False", "gw0": "True", "gw1": "True"})],
+)
+def test_xdist_workers_lock_the_cassettes_they_record(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, args: tuple[str, ...], expected: dict[str, str]
+) -> None:
+    """A case's candidate items may go to different workers, each running the shared baseline:
+    workers lock each cassette while they record it (cassettes.cassette_lock; tested with two
+    recorders in tests/unit/test_cassette_format.py), one process shares runs in memory."""
+    pytester.makefile(".yaml", llm_multi=CASE_FILE)
+    pytester.makeconftest(WORKER_STATE)
+    openai_server.add_rule(content="ACME")
+    pytester.runpytest(
+        *CANDIDATES, "--llm-record-mode=once", f"--llm-base-url={openai_server.base_url}", *args
+    ).assert_outcomes(passed=14, skipped=2)
+    found = {
+        path.stem.removeprefix("shared-"): path.read_text() for path in pytester.path.glob("shared-*.txt")
+    }
+    assert found == expected

@@ -173,3 +173,37 @@ def test_kept_token_counts_are_read_and_checked(tmp_path: Path) -> None:
     ):
         with pytest.raises(CorruptCassetteError, match=detail):
             load_cassette_data(dump_cassette_text({**_cassette(), "metadata": metadata}), path)
+
+
+@pytest.mark.parametrize(("shared", "calls"), [(True, 1), (False, 2)])
+def test_workers_sharing_cassettes_record_one_and_replay_it(
+    tmp_path: Path, openai_server: OpenAISimulator, client: ModelClient, shared: bool, calls: int
+) -> None:
+    """Two xdist workers running the same baseline (several candidates of one case): with
+    `shared`, the second waits for the first one's recording and replays it instead of calling
+    (and billing) the model again. Without it (one process, where runs are shared in memory),
+    both call: the premise the lock is for."""
+    import threading
+
+    openai_server.add_rule(content="hello")
+    openai_server.latency_ms = 200.0  # both are in flight together without the lock
+    path = tmp_path / "case" / "gpt-4o.yaml"
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    texts: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with Recorder("once", shared=shared).use(path):
+                texts.append(client.complete(dict(request)).text)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    assert texts == ["hello", "hello"]
+    assert len(openai_server.requests) == calls
