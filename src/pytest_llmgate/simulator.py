@@ -1181,12 +1181,25 @@ class _Handler(BaseHTTPRequestHandler):
             simulator.max_in_flight_by_model[model] = max(
                 simulator.max_in_flight_by_model.get(model, 0), count
             )
+        self._in_flight_model: str | None = model
         try:
             self._answer(request, received)
         finally:
-            with simulator._lock:
-                simulator.in_flight -= 1
-                simulator._in_flight_by_model[model] -= 1
+            self._leave_in_flight()
+
+    def _leave_in_flight(self) -> None:
+        """The request stops counting as in flight (once): before its last bytes are written.
+
+        Counted down after the write, a client that had read the whole answer could send its
+        next request while this one still counted: a limit of 1 measured as 2.
+        """
+        model, self._in_flight_model = self._in_flight_model, None
+        if model is None:
+            return
+        simulator = self._sim_server.simulator
+        with simulator._lock:
+            simulator.in_flight -= 1
+            simulator._in_flight_by_model[model] -= 1
 
     def _answer(self, request: RecordedRequest, received: float) -> None:
         simulator = self._sim_server.simulator
@@ -1239,10 +1252,12 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Encoding"] = "gzip"
         headers.update(plan.headers)
         headers["Content-Length"] = str(len(body))
-        self._send_headers(plan.status, headers)
         if plan.drip_bytes_per_second is not None:
+            self._send_headers(plan.status, headers)
             self._drip(body, plan.drip_bytes_per_second, stopping)
             return
+        self._leave_in_flight()
+        self._send_headers(plan.status, headers)
         self.wfile.write(body)
         self.wfile.flush()
 
