@@ -186,7 +186,8 @@ def test_workers_sharing_cassettes_record_one_and_replay_it(
     import threading
 
     openai_server.add_rule(content="hello")
-    openai_server.latency_ms = 200.0  # both are in flight together without the lock
+    openai_server.latency_ms = 500.0  # both are in flight together without the lock
+    both = threading.Barrier(2)
     path = tmp_path / "case" / "gpt-4o.yaml"
     request = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
     texts: list[str] = []
@@ -194,6 +195,7 @@ def test_workers_sharing_cassettes_record_one_and_replay_it(
 
     def worker() -> None:
         try:
+            both.wait(5)  # neither opens the cassette before the other is ready to
             with Recorder("once", shared=shared).use(path):
                 texts.append(client.complete(dict(request)).text)
         except BaseException as exc:
