@@ -113,7 +113,7 @@ def test_concurrency_must_be_positive() -> None:
 
 
 def _run_in_order(prefetcher: Prefetcher[str], keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Submit a blocking job, then `keys` (fast ones return at once, slow ones take 30 ms), release
+    """Submit a blocking job, then `keys` (fast ones return at once, slow ones take 100 ms), release
     the block and return the order in which the jobs started."""
     started: list[tuple[str, int]] = []
     gate = threading.Event()
@@ -124,7 +124,7 @@ def _run_in_order(prefetcher: Prefetcher[str], keys: list[tuple[str, int]]) -> l
                 gate.wait(5)
             started.append(key)
             if key[0] == "slow":
-                time.sleep(0.03)
+                time.sleep(0.1)
             return f"{key[0]}{key[1]}"
 
         return run
