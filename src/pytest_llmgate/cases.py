@@ -347,6 +347,15 @@ def _build_from_events(loader: Any) -> Any:
         value, _, line = anchors[event.anchor]
         anchors[event.anchor] = (value, size - before[0] + extra - before[1], line)
 
+    def value_of(item: Any, kind: int, depth: int) -> Any:
+        """A value in a list or mapping: a `<<` anywhere but a mapping key is the node path's."""
+        if kind != _SCALAR:
+            return node(item, kind, depth)
+        value = scalar(item)
+        if value is _MERGE:
+            raise _NodePathNeeded
+        return value
+
     def sequence(event: Any, depth: int) -> list[Any]:
         result: list[Any] = []
         before = start(event, result, _SEQ_TAG)
@@ -354,15 +363,9 @@ def _build_from_events(loader: Any) -> Any:
         while True:
             item = get_event()
             kind = kinds.get(type(item)) or kind_of(item)
-            if kind == _SCALAR:
-                value = scalar(item)
-                if value is _MERGE:
-                    raise _NodePathNeeded
-            elif kind == _SEQUENCE_END:
+            if kind == _SEQUENCE_END:
                 break
-            else:
-                value = node(item, kind, depth)
-            append(value)
+            append(value_of(item, kind, depth))
         if event.anchor is not None:
             close(event, before)
         return result
@@ -386,13 +389,7 @@ def _build_from_events(loader: Any) -> Any:
             else:  # a mapping or list as a key cannot be hashed: the node path says so
                 raise _NodePathNeeded
             item = get_event()
-            kind = kinds.get(type(item)) or kind_of(item)
-            if kind == _SCALAR:
-                value = scalar(item)
-                if value is _MERGE:
-                    raise _NodePathNeeded
-            else:
-                value = node(item, kind, depth)
+            value = value_of(item, kinds.get(type(item)) or kind_of(item), depth)
             if key is _MERGE:
                 merged = value if type(value) is list else [value]
                 if not all(type(source) is LineDict for source in merged):
