@@ -20,8 +20,8 @@ from pytest_llmgate.budgets import Budgets
 from pytest_llmgate.config import GateSettingError, GateSettings, validate_pricing
 from pytest_llmgate.datafiles import FILE_PREFIX, FileRefError, Loaded, Row, is_reference
 from pytest_llmgate.errors import CaseFileError, did_you_mean
-from pytest_llmgate.model.params import KNOWN_PARAMS
 from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
+from pytest_llmgate.model.params import unknown_param
 from pytest_llmgate.model.targets import Targets, parse_targets
 from pytest_llmgate.templates import TemplateProblem, is_template, render, render_data, resolve_vars
 
@@ -919,16 +919,10 @@ def _parse_case(
 
 
 def _check_param_names(err: _ErrorFactory, params: Mapping[str, Any], where: str) -> None:
-    """A misspelt parameter (`temprature`) is caught here, at collection, not by a live call."""
-    for name in params:
-        if name not in KNOWN_PARAMS:
-            hint = did_you_mean(str(name), KNOWN_PARAMS)
-            raise err(
-                f"{where} has an unknown parameter {name!r}{hint}; the chat and responses APIs know "
-                f"{', '.join(KNOWN_PARAMS)}. A vendor's own field goes under extra_body, e.g. "
-                f"params: {{extra_body: {{{name}: ...}}}}",
-                f"{where}.{name}",
-            )
+    unknown = unknown_param(params, where)
+    if unknown is not None:
+        name, message = unknown
+        raise err(message, f"{where}.{name}")
 
 
 class _ErrorFactory:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pytest_llmgate.errors import did_you_mean
 
 POLICIES = ("adapt", "strict")
 APIS = ("chat", "responses")
@@ -271,3 +273,18 @@ PASS_THROUGH_PARAMS = ("extra_body", "extra_query", "extra_headers")
 KNOWN_PARAMS = tuple(sorted({*CHAT_PARAMS, *RESPONSES_PARAMS, *PASS_THROUGH_PARAMS}))
 """Every request parameter a case or a target's `params:` may set; anything else is a typo or a
 vendor field (which goes under extra_body)."""
+
+
+def unknown_param(params: Iterable[Any], where: str) -> tuple[str, str] | None:
+    """The first of `params` neither wire API knows and the message saying so (with a did-you-mean
+    and where a vendor's own field goes), for a case's or a target's `params` at `where`; None
+    when every name is known. A misspelt `temprature` is caught at collection, not by a live call.
+    """
+    for name in params:
+        if name not in KNOWN_PARAMS:
+            return str(name), (
+                f"{where} has an unknown parameter {name!r}{did_you_mean(str(name), KNOWN_PARAMS)}; the "
+                f"chat and responses APIs know {', '.join(KNOWN_PARAMS)}. A vendor's own field goes under "
+                f"extra_body, e.g. params: {{extra_body: {{{name}: ...}}}}"
+            )
+    return None

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_llmgate.errors import CaseFileError, did_you_mean
-from pytest_llmgate.model.params import APIS, KNOWN_PARAMS, is_reasoning_model
+from pytest_llmgate.model.params import APIS, is_reasoning_model, unknown_param
 from pytest_llmgate.model.params import POLICIES as PARAM_POLICIES
 from pytest_llmgate.model.wire import OPERATIONS
 from pytest_llmgate.pricing import PriceTable
@@ -287,14 +287,10 @@ def _params(raw: Any, fail: _Fail) -> Mapping[str, Any]:
         raise fail("params must be a mapping of request parameters, e.g. {temperature: 0}", "params")
     if "model" in raw or "messages" in raw:
         raise fail("params must not set model or messages (use the target's model: and the case)", "params")
-    for name in raw:
-        if name not in KNOWN_PARAMS:
-            raise fail(
-                f"params has an unknown parameter {name!r}{did_you_mean(str(name), KNOWN_PARAMS)}; the chat "
-                f"and responses APIs know {', '.join(KNOWN_PARAMS)}. A vendor's own field goes under "
-                f"extra_body, e.g. params: {{extra_body: {{{name}: ...}}}}",
-                f"params.{name}",
-            )
+    unknown = unknown_param(raw, "params")
+    if unknown is not None:
+        name, message = unknown
+        raise fail(message, f"params.{name}")
     return MappingProxyType(dict(raw))
 
 
