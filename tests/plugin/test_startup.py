@@ -14,6 +14,13 @@ from pytest_llmgate.simulator import OpenAISimulator
 
 from .conftest import DEAD_BASE_URL
 
+
+@pytest.fixture(autouse=True)
+def offline_tiktoken(monkeypatch: pytest.MonkeyPatch, tiktoken_cache_dir: Path) -> None:
+    """Subprocess runs count tokens with the vocabularies the test session seeded."""
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
+
+
 # Written at interpreter exit, after pytest's unconfigure and cleanups.
 MODULES_AT_EXIT = """
 import atexit, sys
@@ -119,10 +126,7 @@ atexit.register(loaders)
 def test_a_replay_stays_frozen_through_pytests_exit_collections_and_imports_its_modules_plainly(
     pytester: pytest.Pytester,
     openai_server: OpenAISimulator,
-    monkeypatch: pytest.MonkeyPatch,
-    tiktoken_cache_dir: Path,
 ) -> None:
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
     record(pytester, openai_server)
     pytester.makeconftest(GC_AT_EXIT)
     result = pytester.runpytest_subprocess(
@@ -161,13 +165,10 @@ def test_leaves_cyclic_garbage():
 def test_pytest_still_reports_the_finalizer_errors_of_garbage_the_users_tests_left(
     pytester: pytest.Pytester,
     openai_server: OpenAISimulator,
-    monkeypatch: pytest.MonkeyPatch,
-    tiktoken_cache_dir: Path,
 ) -> None:
     """pytest collects at unconfigure to report `__del__` errors of what tests left as
     PytestUnraisableExceptionWarning; freezing the run's objects before that would hide them
     (and `-W error` would then pass a run that fails)."""
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
     record(pytester, openai_server)
     pytester.makepyfile(test_user=UNRAISABLE_TEST)
     result = pytester.runpytest_subprocess(
@@ -206,10 +207,7 @@ def junit_properties(path: Path) -> dict[str, list[tuple[str, str]]]:
 def test_case_properties_in_junit_are_the_same_with_and_without_workers(
     pytester: pytest.Pytester,
     openai_server: OpenAISimulator,
-    monkeypatch: pytest.MonkeyPatch,
-    tiktoken_cache_dir: Path,
 ) -> None:
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir))
     record(pytester, openai_server)
     runs = {}
     for name, workers in (("alone", ()), ("n2", ("-n", "2"))):
