@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,13 +282,19 @@ def _csv_case(row: dict[str, str], path: Path, line: int, label: str, number: in
     return Row(case, path, line, label, derived_id=True)
 
 
-def _threshold(value: str, where: str, path: Path, line: int) -> float:
-    """promptfoo's `__threshold`: the score (0 to 1) the row's weighted assertions must reach."""
+def csv_threshold(value: str) -> float | None:
+    """promptfoo's `__threshold` cell: the score (0 to 1) the row's weighted assertions must
+    reach; None when the cell is not such a score."""
     try:
         threshold = float(value)
     except ValueError:
-        threshold = math.nan
-    if not 0.0 <= threshold <= 1.0:  # also false for nan
+        return None
+    return threshold if 0.0 <= threshold <= 1.0 else None  # nan is not
+
+
+def _threshold(value: str, where: str, path: Path, line: int) -> float:
+    threshold = csv_threshold(value)
+    if threshold is None:
         raise FileRefError(f"{where}: {value.strip()!r} is not a score from 0 to 1", path, line)
     return threshold
 

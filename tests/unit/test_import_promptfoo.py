@@ -400,7 +400,8 @@ def test_csv_threshold_and_metric_columns_are_kept(tmp_path: Path) -> None:
 
 
 def test_a_csv_with_a_bad_threshold_is_inlined_with_the_cell_noted(tmp_path: Path) -> None:
-    csv_text = "q,__expected,__threshold,__metric\nhi,icontains: hi,high,Greeting\nbye,contains: bye,0.25,\n"
+    # __metric before the assertion columns: it still names every assertion of its row
+    csv_text = "q,__metric,__threshold,__expected\nhi,Greeting,high,icontains: hi\nbye,,0.25,contains: bye\n"
     config = "prompts: ['{{ q }}']\nproviders: [openai:gpt-4o]\ntests: [file://t.csv]\n"
     _, case_file, notes = convert(tmp_path, config, t_csv=csv_text)
     assert [case.threshold for case in case_file.cases] == [None, 0.25]

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from pytest_llmgate.cassettes import display_path
-from pytest_llmgate.datafiles import FILE_PREFIX, parse_expected, slug
+from pytest_llmgate.datafiles import FILE_PREFIX, csv_threshold, parse_expected, slug
 from pytest_llmgate.errors import CaseFileError
 
 CASE_DATA_SUFFIXES = (".csv", ".json", ".jsonl", ".yaml", ".yml")
@@ -811,7 +811,7 @@ def _csv(suite: _Suite, path: Path, where: str, ids: _Ids) -> list[Block]:
                     parse_expected(cell)
                 except ValueError:
                     clean = False
-            elif name == "__threshold" and cell.strip() and _score(cell) is None:
+            elif name == "__threshold" and cell.strip() and csv_threshold(cell) is None:
                 clean = False
     if clean:
         reference.fallback = lambda: _csv_rows(suite, path, header, rows, ids)
@@ -834,6 +834,7 @@ def _csv_rows(suite: _Suite, path: Path, header: list[str], rows: list[list[str]
         variables = {name: value for name, value in cells.items() if not name.startswith("__")}
         if variables:
             block.keys["vars"] = variables
+        metric: str | None = None
         for name, value in cells.items():
             if name.startswith("__expected"):
                 item = suite.expected(value, f"{label}.{name}")
@@ -843,31 +844,26 @@ def _csv_rows(suite: _Suite, path: Path, header: list[str], rows: list[list[str]
                 tags = [tag.strip() for tag in value.split(",") if tag.strip()]
                 if tags:
                     block.keys["tags"] = tags
-            elif name == "__threshold" and value.strip() and _score(value) is not None:
-                block.keys["threshold"] = _score(value)
-            elif name == "__metric" and value.strip():
-                for item in block.asserts:
-                    if isinstance(item.value, dict):
-                        item.value.setdefault("metric", value.strip())
             elif name == "__threshold" and value.strip():
-                block.notes.append(
-                    suite.skip(f"{label}.{name}", f"{name}: {_shown(value)}", "not a score from 0 to 1")
-                )
+                threshold = csv_threshold(value)
+                if threshold is not None:
+                    block.keys["threshold"] = threshold
+                else:
+                    block.notes.append(
+                        suite.skip(f"{label}.{name}", f"{name}: {_shown(value)}", "not a score from 0 to 1")
+                    )
+            elif name == "__metric":
+                metric = value.strip() or None
             elif name.startswith("__") and name != "__description" and value.strip():
                 block.notes.append(
                     suite.skip(f"{label}.{name}", f"{name}: {_shown(value)}", "no equivalent column here")
                 )
+        if metric is not None:  # the row's assertions, whichever columns come first
+            for item in block.asserts:
+                if isinstance(item.value, dict):
+                    item.value.setdefault("metric", metric)
         blocks.append(block)
     return blocks
-
-
-def _score(text: str) -> float | None:
-    """A CSV `__threshold` cell as a score from 0 to 1, or None when it is not one."""
-    try:
-        score = float(text)
-    except ValueError:
-        return None
-    return score if 0.0 <= score <= 1.0 else None
 
 
 # -- rendering -----------------------------------------------------------------------------------
