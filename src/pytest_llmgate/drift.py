@@ -134,19 +134,16 @@ class EncodingLoader:
     def __init__(self, offline: bool = False) -> None:
         self._loaded: dict[str, tiktoken.Encoding] = {}
         self._offline = offline
-        # One load at a time: a preloading thread and a pool thread may ask at once, and two
-        # threads seeding the same cache file would write one temporary file together.
-        self._lock = threading.Lock()
 
     def load(self, name: str) -> tiktoken.Encoding | EncodingUnavailable:
-        """A `tiktoken.Encoding`, or `EncodingUnavailable` (never raises)."""
-        with self._lock:
-            if name in self._loaded:
-                return self._loaded[name]
-            result = load_encoding(name, offline=self._offline)
-            if not isinstance(result, EncodingUnavailable):
-                self._loaded[name] = result
-            return result
+        """A `tiktoken.Encoding`, or `EncodingUnavailable` (never raises). Not thread-safe on
+        its own: `Tokenizers` serialises its loads."""
+        if name in self._loaded:
+            return self._loaded[name]
+        result = load_encoding(name, offline=self._offline)
+        if not isinstance(result, EncodingUnavailable):
+            self._loaded[name] = result
+        return result
 
 
 TIKTOKEN_BLOBS = {
@@ -376,9 +373,10 @@ class Tokenizers:
         counter = self._counters.get(name)
         if counter is not None:
             return counter
-        # One thread loads; the others wait and then take its counter or its failure. A failure
-        # is remembered for the session: without network, tiktoken would otherwise try (and
-        # maybe hang on) the download once per case, or once per waiting thread.
+        # One thread loads; the others wait and then take its counter or its failure (two
+        # threads seeding the same cache file would also write one temporary file together). A
+        # failure is remembered for the session: without network, tiktoken would otherwise try
+        # (and maybe hang on) the download once per case, or once per waiting thread.
         with self._loading:
             counter = self._counters.get(name)
             if counter is not None:
