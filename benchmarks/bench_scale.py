@@ -4,12 +4,15 @@ Prints every target of issue 17 beside its measured value:
 
 1. replay of N cases x 2 models (cassettes recorded against the simulator with zero latency)
    beside a plain pytest run of 2N trivial tests, whole process, median of --repeat runs;
-2. the same replay with `-n 2`, beside the single process (and, for reference, plain pytest's own
-   trivial tests with `-n 2` beside one process: what xdist itself costs on this machine);
+2. the same replay with `-n 2`, beside the single process, and two references for what xdist
+   itself costs on this machine: plain pytest's own trivial tests with `-n 2` beside one process,
+   and N plain tests that each burn as much CPU as a replayed case costs beyond a trivial test
+   (a busy loop on process time, calibrated from this run's own replay), with and without `-n 2`;
 3. the same replay writing the HTML, JSON and Markdown reports, beside the replay without them,
    and the size of each report;
 4. the bootstrap interval of the quality gate at N cases (in process; O(cases) past its budget);
-5. a pytest run that collects no case file, with the plugin and with `-p no:llmgate`;
+5. a pytest run that collects no case file, with the plugin and with `-p no:llmgate`, in 40
+   alternating pairs: the median of the pairs' differences;
 6. live: 200 cases x 2 models at --llm-concurrency 16 against the simulator at 300/480 ms,
    beside the ideal (calls x mean latency / concurrency); skipped with --no-live;
 7. peak RSS of the replay of N/4 and of N cases: bytes per extra case.
@@ -26,6 +29,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -45,6 +49,7 @@ from bench_live_replay import (
 
 from pytest_llmgate.simulator import OpenAISimulator
 
+STARTUP_PAIRS = 40
 COMMON = (f"--llm-candidate={CANDIDATE}", "-m", "not llm_gate")
 
 
@@ -81,6 +86,21 @@ def bootstrap_seconds(cases: int) -> float:
     return time.perf_counter() - started
 
 
+def write_busy(folder: Path, tests: int, work_ms: float) -> None:
+    """`tests` plain tests that each burn `work_ms` of the process's own CPU time: a suite whose
+    tests cost what a replayed case costs, with no plugin involved."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test_busy.py").write_text(
+        "import time\n\nimport pytest\n\n\n"
+        f"@pytest.mark.parametrize('index', range({tests}))\n"
+        "def test_busy(index):\n"
+        "    started = time.process_time()\n"
+        f"    while time.process_time() - started < {work_ms / 1000!r}:\n"
+        "        pass\n",
+        encoding="utf-8",
+    )
+
+
 def verdict(met: bool) -> str:
     return "met" if met else "NOT MET"
 
@@ -103,14 +123,16 @@ def main() -> int:
             root / "empty",
             root / "live",
         )
+        trivial_n, busy = root / "trivial-n", root / "busy"
         write_suite(suite, cases)
         write_suite(quarter, small)
         write_trivial(trivial, 2 * cases)
         write_trivial(empty, 1)
+        write_trivial(trivial_n, cases)
         record(suite, server.base_url)
         record(quarter, server.base_url)
         # Warm-up: bytecode and assertion-rewrite caches of every folder.
-        for folder in (suite, quarter, trivial, empty):
+        for folder in (suite, quarter, trivial, empty, trivial_n):
             run_pytest(folder, "--collect-only", *(COMMON if folder in (suite, quarter) else ()))
 
         plain, plain_runs = median_run(repeat, lambda: run_pytest(trivial))
@@ -118,13 +140,26 @@ def main() -> int:
         two, two_runs = median_run(repeat, lambda: replay(suite, "-n", "2"))
         # What xdist itself costs here: plain pytest's own 2N trivial tests with -n 2.
         plain_two, plain_two_runs = median_run(repeat, lambda: run_pytest(trivial, "-n", "2"))
+        # And for tests as costly as a replayed case: N plain tests, each burning the CPU a case
+        # costs beyond one trivial test (so one process takes about as long as the replay).
+        plain_n, _ = median_run(repeat, lambda: run_pytest(trivial_n))
+        work_ms = max(0.0, (one.seconds - plain_n.seconds) / cases * 1000)
+        write_busy(busy, cases, work_ms)
+        run_pytest(busy, "--collect-only")
+        busy_one, busy_one_runs = median_run(repeat, lambda: run_pytest(busy))
+        busy_two, busy_two_runs = median_run(repeat, lambda: run_pytest(busy, "-n", "2"))
         reports = ("report.html", "report.json", "report.md")
         report_args = [f"--llm-report={root / name}" for name in reports]
         with_reports, report_runs = median_run(repeat, lambda: replay(suite, *report_args))
         sizes = {name: (root / name).stat().st_size for name in reports}
         quarter_run, _ = median_run(1, lambda: replay(quarter))
-        bare, bare_runs = median_run(repeat, lambda: run_pytest(empty, "-p", "no:llmgate"))
-        plugged, plugged_runs = median_run(repeat, lambda: run_pytest(empty))
+        # Start-up: a difference of a few ms between runs of about 0.2 to 0.6 s, so measured in
+        # alternating pairs (the machine's speed drifts between runs) and the median of the pairs'
+        # differences taken.
+        bare_runs, plugged_runs = [], []
+        for _ in range(STARTUP_PAIRS):
+            bare_runs.append(run_pytest(empty, "-p", "no:llmgate").seconds)
+            plugged_runs.append(run_pytest(empty).seconds)
         bootstrap = min(bootstrap_seconds(cases) for _ in range(3))
 
         live = None
@@ -151,7 +186,8 @@ def main() -> int:
 
     ratio = one.seconds / plain.seconds
     per_case = (one.peak_rss_mb - quarter_run.peak_rss_mb) * 1024 * 1024 / (cases - small)
-    added_ms = (plugged.seconds - bare.seconds) * 1000
+    pairs = zip(plugged_runs, bare_runs, strict=True)
+    added_ms = statistics.median(plugged - bare for plugged, bare in pairs) * 1000
     report_cost = with_reports.seconds - one.seconds
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {load:.2f}")
@@ -180,7 +216,7 @@ def main() -> int:
         ),
         (
             "plugin adds <= 20 ms when no case file is collected",
-            f"+{added_ms:.0f} ms ({plugged.seconds:.3f} s vs {bare.seconds:.3f} s)",
+            f"+{added_ms:.0f} ms (of {statistics.median(bare_runs):.3f} s; {STARTUP_PAIRS} pairs)",
             verdict(added_ms <= 20),
         ),
     ]
@@ -210,9 +246,18 @@ def main() -> int:
         f"reference: plain pytest, {2 * cases} trivial tests, -n 2: {plain_two.seconds:.2f} s "
         f"({plain_two.seconds / plain.seconds:.2f}x its one process; runs: {seconds(plain_two_runs)})"
     )
+    print(
+        f"reference: {cases} plain tests burning {work_ms:.2f} ms of CPU each (what a replayed case "
+        f"costs beyond a trivial test): one process {busy_one.seconds:.2f} s, -n 2 {busy_two.seconds:.2f} s "
+        f"({busy_two.seconds / busy_one.seconds:.2f}x; runs: {seconds(busy_one_runs)} / "
+        f"{seconds(busy_two_runs)})"
+    )
     print(f"replay with reports: {seconds(report_runs)}")
     print("report sizes: " + ", ".join(f"{name} {size / 1024:.0f} KB" for name, size in sizes.items()))
-    print(f"no case file, -p no:llmgate: {seconds(bare_runs)}; with the plugin: {seconds(plugged_runs)}")
+    print(
+        f"no case file, -p no:llmgate then with the plugin, {STARTUP_PAIRS} pairs: median "
+        f"{statistics.median(bare_runs):.3f} s and {statistics.median(plugged_runs):.3f} s"
+    )
     if live is not None:
         print(f"live runs: {', '.join(f'{value / ideal:.3f}x' for value in live_runs)}")
     print(f"baseline {BASELINE}, candidate {CANDIDATE}")
