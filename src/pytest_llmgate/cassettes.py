@@ -22,9 +22,12 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from pytest_llmgate.ratelimits import RateLimit
 
 LATENCY_HEADER = "x-llmgate-latency-ms"
 """Response header under which a recording keeps the latency measured when it was made."""
@@ -88,6 +91,7 @@ class Exchange:
     latency_ms: float
     replayed: bool
     ttft_ms: float | None = None  # streamed answers: time to the first content or tool-call delta
+    rate_limit: RateLimit | None = None  # what the answer's rate-limit headers said, if anything
 
 
 def unplayed_note(path: Path, unplayed: int, recorded: int) -> str:

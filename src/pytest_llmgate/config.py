@@ -118,6 +118,9 @@ class ProjectConfig:
     context_windows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     targets: Targets = field(default_factory=Targets)
     production_timeout_s: float | None = None  # `production: {timeout_s}`: the checklist's timeout item
+    # `production: {concurrency}`: the calls in flight at once in production, which the checklist
+    # holds against the recorded rate limits (else the run's own --llm-concurrency)
+    production_concurrency: int | None = None
     gate_scope: str | None = None  # `gate_scope: session | file`; --llm-gate-scope and the ini win
 
     @classmethod
@@ -176,9 +179,11 @@ class ProjectConfig:
                 f"gate_scope must be one of {', '.join(GATE_SCOPES)}, got {gate_scope!r}",
                 field="gate_scope",
             )
+        timeout_s, concurrency = _production(document.get("production"), path)
         return cls(
             gate_scope=gate_scope,
-            production_timeout_s=_production_timeout(document.get("production"), path),
+            production_timeout_s=timeout_s,
+            production_concurrency=concurrency,
             path=path,
             pricing=MappingProxyType(dict(pricing)),
             gate=MappingProxyType(dict(gate)),
@@ -210,26 +215,40 @@ def validate_pricing(raw: Any, path: Path) -> Mapping[str, Mapping[str, Any]]:
     return {str(key): value for key, value in raw.items()}
 
 
-def _production_timeout(raw: Any, path: Path) -> float | None:
-    """`production: {timeout_s: 30}`: the timeout the application calls the model with, which the
-    pre-upgrade checklist holds the candidate's p99 latency against."""
+def _production(raw: Any, path: Path) -> tuple[float | None, int | None]:
+    """`production: {timeout_s: 30, concurrency: 16}`: the timeout the application calls the model
+    with and how many calls it has in flight at once, which the pre-upgrade checklist holds the
+    candidate's p99 latency and recorded rate limits against. Either may be left out."""
     if raw is None:
-        return None
-    timeout = raw.get("timeout_s") if isinstance(raw, Mapping) else None
-    if (
-        not isinstance(raw, Mapping)
-        or set(raw) - {"timeout_s"}
-        or isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not timeout > 0
+        return None, None
+    if not isinstance(raw, Mapping) or not raw or set(raw) - {"timeout_s", "concurrency"}:
+        raise CaseFileError(
+            path,
+            f"production must be a mapping with timeout_s (seconds) and/or concurrency (calls in "
+            f"flight), got {raw!r}; e.g. production: {{timeout_s: 30, concurrency: 16}}",
+            field="production",
+        )
+    timeout, concurrency = raw.get("timeout_s"), raw.get("concurrency")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
     ):
         raise CaseFileError(
             path,
-            f"production must be a mapping {{timeout_s: SECONDS}} with a number > 0, got {raw!r}; "
+            f"production.timeout_s must be a number of seconds > 0, got {timeout!r}; "
             "e.g. production: {timeout_s: 30}",
             field="production",
         )
-    return float(timeout)
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise CaseFileError(
+            path,
+            "production.concurrency must be a whole number >= 1 (calls in flight at once), "
+            f"got {concurrency!r}; "
+            "e.g. production: {concurrency: 16}",
+            field="production",
+        )
+    return (None if timeout is None else float(timeout)), concurrency
 
 
 def _string_map(raw: Any, path: Path, name: str, what: str) -> Mapping[str, str]:

@@ -50,6 +50,7 @@ from pytest_llmgate.cassettes import (
     unplayed_note,
 )
 from pytest_llmgate.model.wire import canonical_uri, operation_of
+from pytest_llmgate.ratelimits import read_rate_limit
 from pytest_llmgate.secrets import REDACTED, Scrubber
 
 __all__ = ["REDACTED", "AtomicPersister", "CassetteSession", "Recorder", "RecordingTransport"]
@@ -300,16 +301,21 @@ class CassetteSession:
         self.arrivals = arrivals
         # Rounded as it is stored, so a recording run and its replay report the same numbers.
         elapsed_ms = round((time.perf_counter() - started) * 1000.0, 1)
+        rate_limit = read_rate_limit(response.headers.items())
         if self.cassette.play_count > played_before:
             recorded = response.headers.get(LATENCY_HEADER)
             latency = _float_or(recorded, elapsed_ms)
             ttft = response.headers.get(TTFT_HEADER)
             ttft_ms = None if ttft is None else _float_or(ttft, 0.0)
-            self.exchanges.append(Exchange(response.status_code, latency, replayed=True, ttft_ms=ttft_ms))
+            self.exchanges.append(
+                Exchange(response.status_code, latency, replayed=True, ttft_ms=ttft_ms, rate_limit=rate_limit)
+            )
         else:
             if len(self.cassette.data) > recorded_before:
                 self.cassette.data[-1][1]["headers"][LATENCY_HEADER] = [f"{elapsed_ms:.1f}"]
-            self.exchanges.append(Exchange(response.status_code, elapsed_ms, replayed=False))
+            self.exchanges.append(
+                Exchange(response.status_code, elapsed_ms, replayed=False, rate_limit=rate_limit)
+            )
         return response
 
     def note_first_content(self, offset: int) -> None:

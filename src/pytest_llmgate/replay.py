@@ -43,6 +43,7 @@ from pytest_llmgate.cassettes import (
 from pytest_llmgate.model.adapters import adapter_for
 from pytest_llmgate.model.targets import Target
 from pytest_llmgate.model.wire import operation_of, request_body
+from pytest_llmgate.ratelimits import read_rate_limit
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
 from pytest_llmgate.response import ApiError, ResponseError
@@ -204,7 +205,11 @@ class ReplayClient:
             ttft = interaction.headers.get(TTFT_HEADER)
             session.exchanges.append(
                 Exchange(
-                    interaction.status, latency, replayed=True, ttft_ms=None if ttft is None else _float(ttft)
+                    interaction.status,
+                    latency,
+                    replayed=True,
+                    ttft_ms=None if ttft is None else _float(ttft),
+                    rate_limit=read_rate_limit(interaction.headers.items()),
                 )
             )
             content_type = interaction.headers.get("content-type")

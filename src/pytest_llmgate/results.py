@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_llmgate.assertions import AssertionResult, sample_passes
 from pytest_llmgate.budgets import BudgetBreach
+from pytest_llmgate.ratelimits import RateLimit
 from pytest_llmgate.reply import Reply
 
 RESULT_SCHEMA_VERSION = 2
@@ -64,6 +65,7 @@ class Sample:
     # to trust a number that a stale built-in table or a typo in llmgate.yaml could have made.
     price_source: str | None = None
     threshold: float | None = None  # the case's `threshold`: its weighted score decides instead
+    rate_limit: RateLimit | None = None  # what the answer's rate-limit headers said (ratelimits.py)
     passed: bool = field(init=False, repr=False, compare=False)  # derived: see the module docstring
 
     def __post_init__(self) -> None:
@@ -100,10 +102,12 @@ class Sample:
             "ttft_ms": self.ttft_ms,
             "price_source": self.price_source,
             "threshold": self.threshold,
+            "rate_limit": self.rate_limit.to_dict() if self.rate_limit is not None else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Sample:
+        rate_limit = data.get("rate_limit")
         return cls(
             reply=Reply.from_dict(data["reply"]) if data.get("reply") is not None else None,
             latency_ms=float(data["latency_ms"]),
@@ -123,6 +127,7 @@ class Sample:
             ttft_ms=_optional_float(data.get("ttft_ms")),
             price_source=data.get("price_source"),
             threshold=_optional_float(data.get("threshold")),
+            rate_limit=RateLimit.from_dict(rate_limit) if isinstance(rate_limit, dict) else None,
         )
 
 

@@ -32,6 +32,7 @@ from pytest_llmgate.drift import LocalCount, Tokenizers, check_context_window, c
 from pytest_llmgate.model.params import ADAPTED_NOTE, adapt_params, explain_refusal
 from pytest_llmgate.model.targets import Target
 from pytest_llmgate.pricing import REPORTED, PriceTable, call_cost_parts, canonical, undated
+from pytest_llmgate.ratelimits import RateLimit
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError
 from pytest_llmgate.results import LOSS, TIE, WIN, CaseResult, ModelRun, Outcome, Pairwise, Sample
@@ -111,6 +112,7 @@ class _Call:
     error_kind: str | None = None
     attempts: int = 1
     ttft_ms: float | None = None
+    rate_limit: RateLimit | None = None  # the last rate-limit headers among the call's answers
 
 
 def call_model(case: Case, model: str, plan: RunPlan, client: Client, recorder: Cassettes) -> list[_Call]:
@@ -155,15 +157,36 @@ def _call_model(
                 exchanges = session.exchanges[before:]
                 latency = sum(exchange.latency_ms for exchange in exchanges)
                 replayed = bool(exchanges) and all(exchange.replayed for exchange in exchanges)
+                limits = [exchange.rate_limit for exchange in exchanges if exchange.rate_limit is not None]
+                rate_limit = limits[-1] if limits else None
                 if error is None:
                     attempts = max(1, len(exchanges))
                     mismatch = model_mismatch(target, reply, path, replayed)
                     if mismatch is None:
                         ttft = exchanges[-1].ttft_ms if exchanges else None
-                        calls.append(_Call(reply, latency, replayed, attempts=attempts, ttft_ms=ttft))
+                        calls.append(
+                            _Call(
+                                reply,
+                                latency,
+                                replayed,
+                                attempts=attempts,
+                                ttft_ms=ttft,
+                                rate_limit=rate_limit,
+                            )
+                        )
                         continue
                     # The recording is kept: it is what the endpoint said, and replays fail the same.
-                    calls.append(_Call(None, latency, replayed, mismatch, "model-mismatch", attempts))
+                    calls.append(
+                        _Call(
+                            None,
+                            latency,
+                            replayed,
+                            mismatch,
+                            "model-mismatch",
+                            attempts,
+                            rate_limit=rate_limit,
+                        )
+                    )
                     break
                 # An answer that would come again (a 400 for the case's params, a 404 for the
                 # model) is recorded, so a replay gives the verdict the live run gave.
@@ -174,7 +197,7 @@ def _call_model(
                     message = message if fix is None else f"{fix} (the API said: {message})"
                 # Every request of a failed call was billed: its retries count as a reply's do.
                 attempts = max(1, len(exchanges), error.attempts if isinstance(error, CallError) else 0)
-                calls.append(_Call(None, latency, replayed, message, kind, attempts))
+                calls.append(_Call(None, latency, replayed, message, kind, attempts, rate_limit=rate_limit))
                 break  # a failed call makes the rest of this model's samples pointless
             if count is not None:
                 local = count(session.token_counts)
@@ -279,6 +302,7 @@ def judge_reply(
             error=call.error,
             error_kind=call.error_kind,
             attempts=call.attempts,
+            rate_limit=call.rate_limit,
         )
     request = case.request_for(model)
     context = AssertionContext(
@@ -327,6 +351,7 @@ def judge_reply(
         ttft_ms=call.ttft_ms,
         price_source=source,
         threshold=case.threshold,
+        rate_limit=call.rate_limit,
     )
 
 

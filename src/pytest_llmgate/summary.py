@@ -100,7 +100,8 @@ def write_summary(collector: ResultCollector, terminalreporter: Any, config: pyt
 
 def report_inputs(state: LlmSession) -> dict[str, Any]:
     """What the summary and the reports take besides the results: gate settings, the
-    production timeout (llmgate.yaml) and the earlier run (--llm-compare-report)."""
+    production timeout and concurrency (llmgate.yaml), the run's concurrency and the earlier run
+    (--llm-compare-report)."""
     from pytest_llmgate.items import resolve_gate
     from pytest_llmgate.report.since import load_previous
 
@@ -108,6 +109,8 @@ def report_inputs(state: LlmSession) -> dict[str, Any]:
     return {
         "settings": resolve_gate(state),
         "production_timeout_s": state.project.production_timeout_s,
+        "production_concurrency": state.project.production_concurrency,
+        "run_concurrency": state.settings.concurrency,
         "previous": None if path is None else load_previous(path),
     }
 

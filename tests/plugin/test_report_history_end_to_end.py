@@ -27,7 +27,8 @@ def test_reports_carry_the_prompt_the_price_source_and_the_checklist(
     sample = cases["invoice-acme"]["candidate"]["samples"][0]
     assert sample["price_source"].startswith("built-in price table, checked ")
     checks = {item["name"]: item for item in data["checklist"]}
-    assert data["production"] == {"timeout_s": 0.001}
+    assert data["production"] == {"timeout_s": 0.001, "concurrency": None}
+    assert data["concurrency"] == 8  # the run's --llm-concurrency, which the retry-storms item uses
     assert checks["timeouts"]["status"] == "fail"
     assert checks["timeouts"]["value"].endswith("vs production timeout 1 ms")
     html = (pytester.path / "run.html").read_text()

@@ -77,6 +77,15 @@ def test_project_file_holds_pricing_gate_encodings_and_windows(tmp_path: Path) -
     assert project.context_windows == {"my-model": 4096}
 
 
+def test_production_declares_a_timeout_and_a_concurrency_either_alone(tmp_path: Path) -> None:
+    (tmp_path / "llmgate.yaml").write_text("production: {timeout_s: 30, concurrency: 16}\n")
+    project = ProjectConfig.load(tmp_path)
+    assert (project.production_timeout_s, project.production_concurrency) == (30.0, 16)
+    (tmp_path / "llmgate.yaml").write_text("production: {concurrency: 4}\n")
+    project = ProjectConfig.load(tmp_path)
+    assert (project.production_timeout_s, project.production_concurrency) == (None, 4)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -87,6 +96,13 @@ def test_project_file_holds_pricing_gate_encodings_and_windows(tmp_path: Path) -
         ("encodings: {m: 3}\n", "tiktoken encoding name"),
         ("gate: [1]\n", "gate must be a mapping"),
         ("gate:\n  alpha: 0.1\n  alpha: 0.2\n", "duplicate key 'alpha'"),
+        ("production: {concurrency: 0}\n", "production.concurrency must be a whole number >= 1"),
+        ("production: {concurrency: 2.5}\n", "production.concurrency must be a whole number >= 1"),
+        ("production: {concurrency: true}\n", "production.concurrency must be a whole number >= 1"),
+        ("production: {timeout_s: 0}\n", "production.timeout_s must be a number of seconds > 0"),
+        ("production: {timout_s: 30}\n", "production must be a mapping with timeout_s"),
+        ("production: {}\n", "e.g. production: {timeout_s: 30, concurrency: 16}"),
+        ("production: 30\n", "production must be a mapping"),
     ],
 )
 def test_bad_project_file_names_file_and_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -18,6 +18,7 @@ from pytest_llmgate.cli import main
 from pytest_llmgate.config import GateSettings
 from pytest_llmgate.gate import GATE_NAMES, evaluate_gate
 from pytest_llmgate.metrics import format_usd
+from pytest_llmgate.ratelimits import RateLimit
 from pytest_llmgate.report.checklist import ITEM_NAMES, checklist
 from pytest_llmgate.report.html import CSS, render_html, word_diff
 from pytest_llmgate.report.json_report import load_schema, render_json
@@ -350,6 +351,77 @@ def test_the_checklist_has_14_named_items_with_their_values_on_the_example() -> 
     )
     unset = checklist(upgrade_report())
     assert {item.name: item.status for item in unset}["timeouts"] == "unknown"
+
+
+def _limited(limit: RateLimit) -> list[CaseResult]:
+    """The upgrade suite with every candidate answer stating `limit` in its headers.
+
+    The candidate's mean latency is (6 x 1320 + 5 x 400) / 11 = 901.8 ms and its mean tokens per
+    call (6 x 112 + 5 x 110) / 11 = 111.1: at concurrency 8, 532 requests and 59,129 tokens a minute.
+    """
+    limited = []
+    for result in upgrade_suite():
+        assert result.candidate is not None
+        samples = tuple(dataclasses.replace(sample, rate_limit=limit) for sample in result.candidate.samples)
+        limited.append(
+            dataclasses.replace(result, candidate=dataclasses.replace(result.candidate, samples=samples))
+        )
+    return limited
+
+
+def test_retry_storms_holds_the_concurrency_against_the_recorded_rate_limits() -> None:
+    report = dataclasses.replace(
+        upgrade_report(_limited(RateLimit(500, 1_000_000, 499, 999_000))), run_concurrency=8
+    )
+    item = {item.name: item for item in checklist(report)}["retry-storms"]
+    assert item.status == "fail"
+    assert item.value == (
+        "0 retries and 0 rate-limited calls (429) in 22 calls; at concurrency 8 (this run's "
+        "--llm-concurrency): gpt-5.5: limits 500 requests/min, 1,000,000 tokens/min; concurrency 8 asks "
+        "about 532 requests/min and 59,129 tokens/min; 100% left at the lowest"
+    )
+    # floor(8 x 500 / 532.3) = 7 calls in flight fit
+    assert item.action.startswith("gpt-5.5 would exceed its requests limit: run at most 7 calls at once")
+
+    # production runs 4 at once: 266 requests a minute fit in 500
+    calm = dataclasses.replace(report, production_concurrency=4)
+    item = {item.name: item for item in checklist(calm)}["retry-storms"]
+    assert item.status == "ok"
+    assert "at concurrency 4 (production): gpt-5.5: limits 500 requests/min" in item.value
+
+
+def test_retry_storms_fails_when_the_account_was_nearly_spent_while_recording() -> None:
+    report = dataclasses.replace(
+        upgrade_report(_limited(RateLimit(10_000, None, 400, None))), run_concurrency=8
+    )
+    item = {item.name: item for item in checklist(report)}["retry-storms"]
+    assert item.status == "fail"
+    assert item.value.endswith("4% left at the lowest")
+    assert item.action.startswith("gpt-5.5's account had under 10% of a limit left")
+
+
+def test_retry_storms_says_when_no_rate_limit_was_recorded() -> None:
+    item = {item.name: item for item in checklist(upgrade_report())}["retry-storms"]
+    assert item.status == "ok"
+    assert (
+        item.value == "0 retries and 0 rate-limited calls (429) in 22 calls; no rate-limit headers recorded"
+    )
+
+
+def test_rate_limits_and_concurrency_survive_the_json_report() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    report = dataclasses.replace(
+        upgrade_report(_limited(RateLimit(500, None, 499, None))), run_concurrency=8, production_concurrency=2
+    )
+    data = json.loads(render_json(report))
+    jsonschema.validate(data, load_schema())
+    assert data["production"]["concurrency"] == 2
+    assert data["concurrency"] == 8
+    again = report_from_dict(data)
+    assert {item.name: item for item in checklist(again)}["retry-storms"] == {
+        item.name: item for item in checklist(report)
+    }["retry-storms"]
+    assert json.loads(render_json(again)) == data
 
 
 def test_the_checklist_is_in_every_format() -> None:

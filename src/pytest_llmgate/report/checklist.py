@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmgate.gate import FAILED, PASSED
 from pytest_llmgate.metrics import format_usd
 from pytest_llmgate.model.params import ADAPTED_NOTE
-from pytest_llmgate.results import ModelRun
+from pytest_llmgate.ratelimits import LOW_HEADROOM, Exposure
+from pytest_llmgate.ratelimits import exposure as ratelimit_exposure
+from pytest_llmgate.results import ModelRun, Sample
 
 if TYPE_CHECKING:
     from pytest_llmgate.report.model import RunReport
@@ -318,6 +320,14 @@ def _retries(report: RunReport) -> ChecklistItem:
     )
     calls = sum(len(run.samples) for result in report.results for run in result.runs)
     value = f"{retries} retries and {limited} rate-limited calls (429) in {calls} calls"
+    exposures = _exposures(report)
+    if exposures:
+        source = "production" if report.production_concurrency else "this run's --llm-concurrency"
+        value += f"; at concurrency {report.concurrency} ({source}): " + "; ".join(
+            exposure.describe() for exposure in exposures
+        )
+    else:
+        value += "; no rate-limit headers recorded"
     if limited or retries > max(1, calls // 20):
         return ChecklistItem(
             "retry-storms",
@@ -326,7 +336,55 @@ def _retries(report: RunReport) -> ChecklistItem:
             value,
             "lower the concurrency below the rate-limit headers; cap retries, with backoff",
         )
+    for exposure in exposures:
+        fitting = exposure.fitting_concurrency()
+        if fitting is not None:
+            return ChecklistItem(
+                "retry-storms",
+                title,
+                FAIL,
+                value,
+                f"{exposure.model} would exceed its {' and '.join(exposure.over)} limit: run at most "
+                f"{fitting} calls at once (production: {{concurrency: {fitting}}} in llmgate.yaml to "
+                "check that) or raise the account's limits before switching",
+            )
+    for exposure in exposures:
+        if exposure.low_headroom:
+            return ChecklistItem(
+                "retry-storms",
+                title,
+                FAIL,
+                value,
+                f"{exposure.model}'s account had under {LOW_HEADROOM:.0%} of a limit left while this "
+                "run was recorded: raise its limits or spread the load before switching",
+            )
     return ChecklistItem("retry-storms", title, OK, value, "no action")
+
+
+def _exposures(report: RunReport) -> list[Exposure]:
+    """Each model's recorded rate limits against the checklist's concurrency (ratelimits.py)."""
+    samples: dict[str, list[Sample]] = {}
+    for result in report.results:
+        for run in result.runs:
+            samples.setdefault(run.model, []).extend(run.samples)
+    found = []
+    for model, taken in samples.items():
+        answered = [sample for sample in taken if sample.reply is not None]
+        usages = [sample.reply.usage for sample in answered if sample.reply is not None]
+        exposure = ratelimit_exposure(
+            model,
+            [sample.rate_limit for sample in taken if sample.rate_limit is not None],
+            [sample.latency_ms for sample in answered],
+            [
+                usage.prompt_tokens + usage.completion_tokens
+                for usage in usages
+                if usage.prompt_tokens is not None and usage.completion_tokens is not None
+            ],
+            report.concurrency or 0,
+        )
+        if exposure is not None:
+            found.append(exposure)
+    return found
 
 
 def _fallback(report: RunReport) -> ChecklistItem:

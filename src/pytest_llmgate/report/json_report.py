@@ -88,7 +88,11 @@ def _report_data(report: RunReport) -> dict[str, Any]:
         "cases": [case_dict(result, report) for result in report.results],
         "interrupted": report.interrupted,
         "not_run": list(report.not_run),
-        "production": {"timeout_s": report.production_timeout_s},
+        "production": {
+            "timeout_s": report.production_timeout_s,
+            "concurrency": report.production_concurrency,
+        },
+        "concurrency": report.run_concurrency,
         "since": None if report.since is None else report.since.to_dict(),
         "checklist": [item.to_dict() for item in checklist(report)],
         **json_scores(report.results),

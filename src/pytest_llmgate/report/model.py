@@ -102,6 +102,15 @@ class RunReport:
     pairs: tuple[PairReport, ...] = ()  # each (baseline, candidate) judged on its own
     judge: JudgeSummary | None = None  # the llm-rubric judge's calls and cost; None without any
     production_timeout_s: float | None = None  # llmgate.yaml `production: {timeout_s}`
+    production_concurrency: int | None = None  # llmgate.yaml `production: {concurrency}`
+    run_concurrency: int | None = None  # the run's --llm-concurrency
+
+    @property
+    def concurrency(self) -> int | None:
+        """The calls in flight the checklist holds against the rate limits: production's, if
+        declared, else the run's."""
+        return self.production_concurrency or self.run_concurrency
+
     since: RunDelta | None = None  # what changed since an earlier run (--llm-compare-report)
 
     @property
@@ -160,6 +169,8 @@ def build_report(
     production_timeout_s: float | None = None,
     previous: Mapping[str, object] | None = None,
     since: RunDelta | None = None,
+    production_concurrency: int | None = None,
+    run_concurrency: int | None = None,
 ) -> RunReport:
     """The report of a session: `gates` maps a gate item's node id to its check.
 
@@ -221,6 +232,8 @@ def build_report(
         since = run_delta(previous, ordered, summaries)
     return RunReport(
         production_timeout_s=production_timeout_s,
+        production_concurrency=production_concurrency,
+        run_concurrency=run_concurrency,
         since=since,
         pairs=pairs,
         judge=judge_summary(ordered),

@@ -62,8 +62,16 @@ def report_from_dict(data: Mapping[str, Any]) -> RunReport:
         plugin_version=str((data.get("plugin") or {}).get("version", "?")),
         not_run=list(data["not_run"]) if data.get("interrupted") else None,
         production_timeout_s=production.get("timeout_s") if isinstance(production, Mapping) else None,
+        production_concurrency=_whole(production.get("concurrency"))
+        if isinstance(production, Mapping)
+        else None,
+        run_concurrency=_whole(data.get("concurrency")),
         since=RunDelta.from_dict(since) if isinstance(since, Mapping) else None,
     )
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 _DERIVED_CASE_KEYS = ("blocking", "route")

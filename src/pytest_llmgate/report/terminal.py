@@ -239,6 +239,8 @@ def summary_lines(
     production_timeout_s: float | None = None,
     previous: Mapping[str, Any] | None = None,
     report: RunReport | None = None,
+    production_concurrency: int | None = None,
+    run_concurrency: int | None = None,
 ) -> Iterator[str]:
     """Lines of the session summary; `verbose=False` (pytest -q) keeps the table, gates and counts.
 
@@ -326,6 +328,8 @@ def summary_lines(
             not_run=not_run,
             production_timeout_s=production_timeout_s,
             previous=previous,
+            production_concurrency=production_concurrency,
+            run_concurrency=run_concurrency,
         )
     yield from ending_lines(report)
 
