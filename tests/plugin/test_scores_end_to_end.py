@@ -120,6 +120,7 @@ def test_suite_with_a_metric_and_pairwise_records_and_replays_with_identical_ver
             "reason": f"contains 'Paris': not found in \"{SEINE}\"",
             "weight": 0.0,
             "metric": "mentions-paris",
+            "at": [],
         }
     ]
     # Twice per case: both orders.

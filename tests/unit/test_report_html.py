@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import html
+import json
 import shutil
 import struct
 import subprocess
@@ -361,3 +363,80 @@ def test_a_page_of_many_cases_marks_each_reply_as_difflib_does() -> None:
         assert cand is not None
         assert f'<pre class="reply">{_difflib_diff(cand.text, base.text, "del")}</pre>' in page
         assert f'<pre class="reply">{_difflib_diff(base.text, cand.text, "ins")}</pre>' in page
+
+
+def _json_case(candidate_text: str, assertion: dict[str, object]) -> CaseResult:
+    """A case whose candidate reply `candidate_text` is judged by `assertion` (the baseline's is
+    the right answer)."""
+    from pytest_llmgate.assertions import AssertionContext, evaluate, parse_assertion
+    from pytest_llmgate.reply import Reply
+
+    spec = parse_assertion(assertion)
+    right = '{"vendor": "ACME", "total": 42, "lines": [{"sku": "a", "qty": 3}], "currency": "EUR"}'
+    judged = evaluate(spec, Reply(text=candidate_text), AssertionContext(case_id="c", model="cand"))
+    base = dataclasses.replace(
+        with_text(sample(True), right),
+        assertions=(evaluate(spec, Reply(text=right), AssertionContext(case_id="c", model="base")),),
+    )
+    cand = dataclasses.replace(
+        with_text(sample(False), candidate_text), assertions=(judged,), score=judged.score
+    )
+    return case("invoice", base, cand)
+
+
+def test_a_failing_field_is_marked_on_its_line_of_the_reply() -> None:
+    result = _json_case(
+        '```json\n{"vendor": "ACME", "total": 41, "lines": [{"sku": "a", "qty": 2}]}\n```',
+        {"type": "fields", "value": {"vendor": "ACME", "total": 42, "lines.0.qty": 3, "currency": "EUR"}},
+    )
+    text = render_html(build_report([result], {}))
+    _parse(text)
+    block = text[text.index('<pre class="reply judged-json">') :]
+    block = block[: block.index("</pre>")]
+    lines = block.split("\n")
+    # the reply laid out a field a line; each wrong field's line marked with what was wrong there
+    assert lines[1] == "  &quot;vendor&quot;: &quot;ACME&quot;,"
+    assert lines[2] == (
+        '<span class="judged">  &quot;total&quot;: 41,</span>'
+        '<span class="judged-at">  ✗ fields: total: expected 42, got 41</span>'
+    )
+    qty = next(line for line in lines if "qty" in line)
+    assert qty.endswith('<span class="judged-at">  ✗ fields: lines.0.qty: expected 3, got 2</span>')
+    # a field the reply lacks is said after it
+    assert lines[-1] == (
+        '<span class="judged-at">✗ fields: currency: expected &#x27;EUR&#x27;, missing '
+        "(not in the reply)</span>"
+    )
+    # the baseline's reply, which passed, is shown as it came
+    assert text.count('<pre class="reply judged-json">') == 1
+
+
+def test_a_reply_that_is_not_json_or_a_check_that_says_nowhere_is_shown_as_it_came() -> None:
+    prose = _json_case("Total: 41", {"type": "fields", "value": {"total": 42}})
+    assert 'class="reply judged-json"' not in render_html(build_report([prose], {}))
+    nowhere = _json_case('{"total": 41}', {"type": "contains", "value": "42"})
+    assert 'class="reply judged-json"' not in render_html(build_report([nowhere], {}))
+
+
+def test_the_json_layout_is_json_dumps_indent_2() -> None:
+    from pytest_llmgate.report.html import _json_lines
+
+    document = {"a": [1, {"b": None, "c": "é"}], "d": {}, "e": [], "f/g": {"h": True}}
+    lines = [line for line, _ in _json_lines(document)]
+    assert "\n".join(lines) == json.dumps(document, indent=2, ensure_ascii=False)
+    pointers = dict((line.strip(), pointer) for line, pointer in _json_lines(document))
+    assert pointers['"b": null,'] == "/a/1/b"
+    assert pointers['"h": true'] == "/f~1g/h"
+
+
+def test_where_a_field_failed_is_in_the_json_report_and_renders_again_from_it() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from pytest_llmgate.report.json_report import load_schema, render_json
+    from pytest_llmgate.report.reload import report_from_dict
+
+    report = build_report([_json_case('{"total": 41}', {"type": "fields", "value": {"total": 42}})], {})
+    data = json.loads(render_json(report))
+    jsonschema.validate(data, load_schema())
+    checks = data["cases"][0]["candidate"]["samples"][0]["assertions"]
+    assert checks[0]["at"] == [{"pointer": "/total", "message": "total: expected 42, got 41"}]
+    assert render_html(report_from_dict(data)) == render_html(report)

@@ -118,6 +118,7 @@ def test_every_case_sample_assertion_usage_and_cost_is_there() -> None:
             "reason": "not found",
             "weight": 1.0,
             "metric": None,
+            "at": [],
         }
     ]
     assert cand_sample["latency_ms"] == 400.0

@@ -78,10 +78,13 @@ class Verdict:
     passed: bool
     score: float
     reason: str
+    # Where in a JSON reply the check found something wrong: (JSON Pointer, what is wrong there),
+    # e.g. ("/total", "expected 42, got 41"); the HTML report shows each beside that field.
+    at: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, passed: bool, reason: str) -> Verdict:
-        return cls(passed=passed, score=1.0 if passed else 0.0, reason=reason)
+    def of(cls, passed: bool, reason: str, at: tuple[tuple[str, str], ...] = ()) -> Verdict:
+        return cls(passed=passed, score=1.0 if passed else 0.0, reason=reason, at=at)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class AssertionResult:
     reason: str
     weight: float = 1.0
     metric: str | None = None
+    # A failed check's findings in a JSON reply: (JSON Pointer, what is wrong there); see Verdict.
+    at: tuple[tuple[str, str], ...] = ()
 
     @property
     def counts(self) -> bool:
@@ -108,11 +113,13 @@ class AssertionResult:
             "reason": self.reason,
             "weight": self.weight,
             "metric": self.metric,
+            "at": [{"pointer": pointer, "message": message} for pointer, message in self.at],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AssertionResult:
         return cls(
+            at=tuple((str(item["pointer"]), str(item["message"])) for item in data.get("at") or ()),
             type=data["type"],
             passed=bool(data["passed"]),
             score=float(data["score"]),
@@ -276,7 +283,13 @@ def evaluate(spec: AssertionSpec, reply: Reply, context: AssertionContext) -> As
         return AssertionResult(
             spec.type, not verdict.passed, 1.0 - score, f"not ({reason})", spec.weight, spec.metric
         )
-    return AssertionResult(spec.type, verdict.passed, score, reason, spec.weight, spec.metric)
+    at = () if verdict.passed else tuple((pointer, one_line(message)) for pointer, message in verdict.at)
+    return AssertionResult(spec.type, verdict.passed, score, reason, spec.weight, spec.metric, at)
+
+
+def json_pointer(parts: Sequence[str | int]) -> str:
+    """The JSON Pointer (RFC 6901) of a path of keys and indexes: ["a/b", 0] -> "/a~1b/0"."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
 def one_line(text: str) -> str:

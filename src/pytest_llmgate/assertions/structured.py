@@ -26,6 +26,7 @@ from pytest_llmgate.assertions.base import (
     AssertionContext,
     AssertionSpec,
     Verdict,
+    json_pointer,
     register,
 )
 from pytest_llmgate.assertions.text import excerpt, fenced_blocks, show
@@ -325,10 +326,14 @@ def check_json_path(spec: AssertionSpec, reply: Reply, context: AssertionContext
     except ValueError as exc:
         return Verdict.of(False, f"{label}: {exc}")
     found = check.path.find(document)
+    at: tuple[tuple[str, str], ...] = ()
     if check.path.definite:
+        pointer = _definite_pointer(check.path, document)
         if not found:
             return Verdict.of(
-                False, f"{label}: nothing at {check.path.text} in {excerpt(json.dumps(document))}"
+                False,
+                f"{label}: nothing at {check.path.text} in {excerpt(json.dumps(document))}",
+                ((pointer, f"{check.path.text}: nothing here"),),
             )
         node: Any = found[0]
     else:
@@ -336,7 +341,24 @@ def check_json_path(spec: AssertionSpec, reply: Reply, context: AssertionContext
     problem = _compare(check, node)
     if problem is None:
         return Verdict.of(True, f"{label}: yes")
-    return Verdict.of(False, f"{label}: {problem}")
+    if check.path.definite:
+        at = ((pointer, f"{check.path.text} {check.comparator} {show(check.expected, 40)}: {problem}"),)
+    return Verdict.of(False, f"{label}: {problem}", at)
+
+
+def _definite_pointer(path: JsonPath, document: Any) -> str:
+    """The JSON Pointer of a definite path's place in `document` (negative indexes resolved)."""
+    parts: list[str | int] = []
+    node = document
+    for step in path.steps:
+        if step.kind == "key":
+            parts.append(step.key)
+            node = node.get(step.key) if isinstance(node, dict) else None
+        else:
+            index = step.index + len(node) if isinstance(node, list) and step.index < 0 else step.index
+            parts.append(index)
+            node = node[index] if isinstance(node, list) and 0 <= index < len(node) else None
+    return json_pointer(parts)
 
 
 def _compare(check: PathCheck, node: Any) -> str | None:
@@ -601,6 +623,27 @@ def lookup(document: Any, path: str) -> Any:
     return _NOTHING
 
 
+def pointer_of(document: Any, path: str) -> str:
+    """The JSON Pointer (RFC 6901) of the place `lookup(document, path)` reads, as far as the
+    document has it: a missing field's pointer names the missing key under its nearest parent."""
+    parts: list[str] = []
+    node = document
+    while path:
+        head, _, rest = path.partition(".")
+        if isinstance(node, dict) and path in node:
+            parts.append(path)
+            break
+        parts.append(head)
+        if isinstance(node, dict) and head in node:
+            node = node[head]
+        elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
+            node = node[int(head)]
+        else:
+            break
+        path = rest
+    return json_pointer(parts)
+
+
 def _normalizer_names(raw: Any) -> tuple[str, ...]:
     names = [raw] if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
@@ -682,12 +725,17 @@ def check_fields(spec: AssertionSpec, reply: Reply, context: AssertionContext) -
     if not isinstance(document, dict):
         return Verdict(False, 0.0, f"{spec.kind}: the output is not a JSON object: {excerpt(reply.text)}")
     wrong = []
+    at = []
     for path, expected in check.expected.items():
         actual = lookup(document, path)
         if actual is _NOTHING:
-            wrong.append(f"{path}: expected {show(expected)}, missing")
+            problem = f"expected {show(expected)}, missing"
         elif not same_value(expected, actual, check.normalizers[path]):
-            wrong.append(f"{path}: expected {show(expected)}, got {show(actual)}")
+            problem = f"expected {show(expected)}, got {show(actual)}"
+        else:
+            continue
+        wrong.append(f"{path}: {problem}")
+        at.append((pointer_of(document, path), f"{path}: {problem}"))
     total = len(check.expected)
     score = (total - len(wrong)) / total
     summary = f"{spec.kind}: {total - len(wrong)}/{total} right"
@@ -696,4 +744,4 @@ def check_fields(spec: AssertionSpec, reply: Reply, context: AssertionContext) -
             True, score, summary + (f" (>= {check.threshold:g}); wrong: {wrong[0]}" if wrong else "")
         )
     listed = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-    return Verdict(False, score, f"{summary}, need {check.threshold:.0%}: {listed}")
+    return Verdict(False, score, f"{summary}, need {check.threshold:.0%}: {listed}", tuple(at))

@@ -16,9 +16,11 @@ the URL's fragment (`#filter=regressions&q=total&sort=score`), so a link shows t
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
+from pytest_llmgate.assertions.base import AssertionResult, json_pointer
 from pytest_llmgate.gate import FAILED
 from pytest_llmgate.metrics import ModelSummary
 from pytest_llmgate.report.checklist import checklist
@@ -85,6 +87,8 @@ pre { white-space: pre-wrap; word-break: break-word; margin: 4px 0; }
 pre.reply { background: var(--head); padding: 6px 8px; max-height: 260px; overflow: auto; }
 pre.reply ins { background: var(--ins); text-decoration: none; }
 pre.reply del { background: var(--del); text-decoration: line-through; }
+pre.reply .judged { background: var(--failbg); }
+pre.reply .judged-at { color: var(--bad); font-weight: 600; }
 .prompt { margin: 4px 10px; padding: 4px 8px; border-left: 3px solid var(--line); }
 .prompt h3 { margin: 2px 0; font-size: 13px; }
 .prompt .role { font-weight: 600; color: var(--muted); font-size: 12px; }
@@ -865,6 +869,74 @@ def _run(out: list[str], run: ModelRun, role: str, other: ModelRun | None, diffs
     out.append("</div>")
 
 
+def _judged_json(text: str, assertions: Sequence[AssertionResult]) -> str | None:
+    """A JSON reply laid out a field a line, each field a failed assertion judged marked on its
+    line with what was wrong there; None when no failed assertion says where (the reply is then
+    shown as it came, diffed with the other model's)."""
+    findings: dict[str, list[str]] = {}
+    for check in assertions:
+        if not check.passed:
+            for pointer, message in check.at:
+                findings.setdefault(pointer, []).append(f"{check.type}: {message}")
+    if not findings:
+        return None
+    from pytest_llmgate.assertions.structured import parse_json_output
+
+    try:
+        document = parse_json_output(text)
+    except ValueError:
+        return None
+    if not isinstance(document, dict | list):
+        return None
+    lines = []
+    marked: set[str] = set()
+    for line, where in _json_lines(document):
+        messages = findings.get(where) if where is not None else None
+        if messages and where is not None:
+            marked.add(where)
+            wrong = esc("; ".join(messages))
+            lines.append(f'<span class="judged">{esc(line)}</span><span class="judged-at">  ✗ {wrong}</span>')
+        else:
+            lines.append(esc(line))
+    lines.extend(
+        f'<span class="judged-at">✗ {esc("; ".join(messages))} (not in the reply)</span>'
+        for pointer, messages in findings.items()
+        if pointer not in marked
+    )
+    return (
+        '<p class="muted">the reply as JSON, a field a line; ✗ marks what a failed assertion judged there</p>'
+        f'<pre class="reply judged-json">{chr(10).join(lines)}</pre>'
+    )
+
+
+_JSON_LAYOUT_DEPTH = 64  # deeper than this, a value is shown on one line (no field is marked in it)
+
+
+def _json_lines(
+    value: object, pointer: str = "", depth: int = 0, prefix: str = "", suffix: str = ""
+) -> Iterator[tuple[str, str | None]]:
+    """(line, JSON Pointer of the value that line starts, or None) of `value` laid out with two
+    spaces an indent, as `json.dumps(indent=2)` would."""
+    pad = "  " * depth
+    if isinstance(value, dict) and value and depth < _JSON_LAYOUT_DEPTH:
+        yield f"{pad}{prefix}{{", pointer
+        last = len(value) - 1
+        for index, (key, item) in enumerate(value.items()):
+            name = json.dumps(key, ensure_ascii=False)
+            comma = "," if index < last else ""
+            yield from _json_lines(item, pointer + json_pointer([key]), depth + 1, f"{name}: ", comma)
+        yield f"{pad}}}{suffix}", None
+    elif isinstance(value, list) and value and depth < _JSON_LAYOUT_DEPTH:
+        yield f"{pad}{prefix}[", pointer
+        last = len(value) - 1
+        for index, item in enumerate(value):
+            comma = "," if index < last else ""
+            yield from _json_lines(item, f"{pointer}/{index}", depth + 1, "", comma)
+        yield f"{pad}]{suffix}", None
+    else:
+        yield f"{pad}{prefix}{json.dumps(value, ensure_ascii=False)}{suffix}", pointer
+
+
 def _sample(
     out: list[str],
     sample: Sample,
@@ -893,7 +965,10 @@ def _sample(
     out.append(f'<div class="stats">{esc(head + " · ".join(parts))}</div>')
     if sample.reply is not None:
         reply = sample.reply
-        if reply.text:
+        judged = _judged_json(reply.text, sample.assertions) if reply.text else None
+        if judged is not None:
+            out.append(judged)
+        elif reply.text:
             other = counterpart.reply.text if counterpart is not None and counterpart.reply else None
             shown = esc(reply.text) if not other else word_diff(other, reply.text, diff_tag, diffs)
             out.append(f'<pre class="reply">{shown}</pre>')

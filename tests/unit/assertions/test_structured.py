@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_llmgate.assertions import AssertionResult
 from pytest_llmgate.assertions.structured import (
     Step,
     json_candidates,
@@ -365,3 +366,56 @@ def test_same_value_applies_normalizers_to_both_sides() -> None:
     assert not same_value("05/03/2024", "March 5, 2024", ["date"])
     assert same_value("ACME", "acme", ["casefold"])
     assert not same_value(True, 1)
+
+
+# Where a failed check found something wrong, for the HTML report to show beside the field
+
+
+def test_fields_say_where_each_wrong_field_is() -> None:
+    reply = '{"vendor": "ACME", "lines": [{"sku": "a/1", "qty": 2}], "total": 41}'
+    result = run(
+        {"type": "fields", "value": {"vendor": "ACME", "total": 42, "lines.0.qty": 3, "currency": "EUR"}},
+        reply,
+    )
+    assert not result.passed
+    assert result.at == (
+        ("/total", "total: expected 42, got 41"),
+        ("/lines/0/qty", "lines.0.qty: expected 3, got 2"),
+        ("/currency", "currency: expected 'EUR', missing"),
+    )
+
+
+def test_a_literal_dotted_key_and_pointer_escapes() -> None:
+    reply = '{"a.b": 1, "x/y": {"m~n": 5}}'
+    result = run({"type": "fields", "value": {"a.b": 2, "x/y.m~n": 6}}, reply)
+    assert result.at == (("/a.b", "a.b: expected 2, got 1"), ("/x~1y/m~0n", "x/y.m~n: expected 6, got 5"))
+
+
+def test_json_path_says_where_for_a_definite_path_only() -> None:
+    reply = '{"items": [{"price": 5}, {"price": 7}]}'
+    wrong = run({"type": "json-path", "path": "$.items[-1].price", "equals": 8}, reply)
+    assert wrong.at == (("/items/1/price", "$.items[-1].price equals 8: got 7"),)
+    missing = run({"type": "json-path", "path": "$.items[5].price", "equals": 8}, reply)
+    assert missing.at == (("/items/5/price", "$.items[5].price: nothing here"),)
+    wildcard = run({"type": "json-path", "path": "$.items[*].price", "equals": 8}, reply)
+    assert not wildcard.passed
+    assert wildcard.at == ()
+
+
+def test_passing_and_negated_checks_say_nowhere() -> None:
+    reply = '{"total": 41}'
+    assert run({"type": "fields", "value": {"total": 41}}, reply).at == ()
+    # a threshold met with one field wrong passes: nothing to mark
+    assert run({"type": "fields", "value": {"total": 40, "x": None}, "threshold": 0.0}, reply).at == ()
+    negated = run({"type": "not-json-path", "path": "$.total", "equals": 42}, reply)
+    assert negated.passed
+    assert negated.at == ()
+
+
+def test_where_survives_the_result_dict() -> None:
+    result = run({"type": "fields", "value": {"total": 42}}, '{"total": 41}')
+    data = result.to_dict()
+    assert data["at"] == [{"pointer": "/total", "message": "total: expected 42, got 41"}]
+    assert AssertionResult.from_dict(data) == result
+    del data["at"]  # results written before locations were kept
+    assert AssertionResult.from_dict(data).at == ()
