@@ -31,6 +31,7 @@ from pytest_llmgate.keys import (
     COLLECTORS_KEY,
     GATE_MARKER,
     LLM_MARKER,
+    NAMED_GATES_KEY,
     RESULT_KEY,
     SESSION_GATES,
     SHARED_KEY,
@@ -529,32 +530,39 @@ def session_gate_items(session: pytest.Session) -> list[GateItem]:
 
     Made before `-k`, `-m` and `--lf` select (they then apply as to any item); none when the
     scope is `file`, no candidate runs, no case file was collected, or the command line names
-    node ids (`file.yaml::case`): selecting one case must not pull in the whole suite.
+    node ids (`file.yaml::case`): selecting one case must not pull in the whole suite. When it
+    names session gates (`llmgate::gate[cost]`, see `plugin._take_named_gates`), those are made.
     """
     config = session.config
     state = session_state(config)
     settings = state.settings
+    named = config.stash.get(NAMED_GATES_KEY, None)
     if (
         gate_scope(state) != "session"
         or not settings.candidates
         or not config.stash.get(CASE_FILES_KEY, None)
-        or any("::" in str(arg) for arg in config.args)
+        or (named is None and any("::" in str(arg) for arg in config.args))
     ):
         return []
     gate_settings = resolve_gate(state)
     several = settings.several_candidates
+    gates = [
+        (candidate, gate, with_candidate(f"gate[{gate}]", candidate, several))
+        for candidate in settings.candidates
+        for gate in GATE_NAMES
+    ]
     return [
         GateItem.from_parent(
             session,
-            name=(name := with_candidate(f"gate[{gate}]", candidate, several)),
+            name=name,
             nodeid=f"{SESSION_GATES}::{name}",
             gate_name=gate,
             settings=gate_settings,
             candidate=candidate if several else None,
             scope="session",
         )
-        for candidate in settings.candidates
-        for gate in GATE_NAMES
+        for candidate, gate, name in gates
+        if named is None or f"{SESSION_GATES}::{name}" in named.node_ids
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
@@ -63,6 +63,16 @@ SHARED_KEY: pytest.StashKey[SharedRuns] = pytest.StashKey()
 CASE_FILES_KEY: pytest.StashKey[dict[str, Path]] = pytest.StashKey()
 """Every case file collected this session (node id -> path), even those `--lf` then skipped."""
 COLLECTORS_KEY: pytest.StashKey[dict[str, CaseFileCollector]] = pytest.StashKey()
+
+
+class NamedGates(NamedTuple):
+    """Session gates named on the command line (`pytest "llmgate::gate[cost]"`)."""
+
+    node_ids: frozenset[str]
+    only: bool  # nothing else was named: every other item is deselected
+
+
+NAMED_GATES_KEY: pytest.StashKey[NamedGates] = pytest.StashKey()
 
 
 def session_state(config: pytest.Config) -> LlmSession:

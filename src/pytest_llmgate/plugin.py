@@ -14,6 +14,7 @@ import contextlib
 import fnmatch
 import functools
 import gc
+import glob
 import json
 import logging
 import os
@@ -32,11 +33,14 @@ from pytest_llmgate.keys import (
     CONFIGURED_KEY,
     GATE_MARKER,
     LLM_MARKER,
+    NAMED_GATES_KEY,
     PROJECT_FILE,
     REPORT_ATTRIBUTE,
     RESULT_KEY,
+    SESSION_GATES,
     STATE_KEY,
     Configured,
+    NamedGates,
     current_scrubber,
     session_state,
 )
@@ -66,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _skip_assertion_rewriting(config)
     settings = Settings.from_config(config)
     project = _load_project(settings.rootdir)
+    _take_named_gates(config, settings, project)
     config.addinivalue_line("markers", f"{GATE_MARKER}: a suite gate (gate[quality], gate[cost], ...)")
     config.addinivalue_line("markers", f"{LLM_MARKER}: every llm case and suite gate item")
     if config.getoption("markers", False):
@@ -105,6 +110,58 @@ def _skip_assertion_rewriting(config: pytest.Config) -> None:
         cache = getattr(hook, "_marked_for_rewrite_cache", None)
         if isinstance(cache, dict):
             cache.clear()
+
+
+def _take_named_gates(config: pytest.Config, settings: Settings, project: ProjectConfig | None) -> None:
+    """Session gates named on the command line, `pytest "llmgate::gate[cost]"`: taken out of the
+    arguments pytest collects from (`llmgate` is no path) and kept, so that collection makes them
+    and selects them; named alone, they are all that runs (each gate runs the cases it judges).
+    A name that is no gate of this run fails here, before any model is called."""
+    prefix = f"{SESSION_GATES}::"
+    named = [str(arg) for arg in config.args if str(arg).startswith(prefix)]
+    if not named:
+        return
+    scope = settings.gate_scope or (project.gate_scope if project is not None else None) or "session"
+    if scope != "session":
+        raise pytest.UsageError(
+            f"{named[0]} names a session gate, but the gate scope is {scope}: name a case file's gate "
+            "instead (pytest llm_invoices.yaml::gate[cost]) or run with --llm-gate-scope=session"
+        )
+    if not settings.candidates:
+        raise pytest.UsageError(
+            f"{named[0]} names a session gate: gates compare a candidate, add --llm-candidate=MODEL"
+        )
+    from pytest_llmgate.gate import GATE_NAMES
+    from pytest_llmgate.items import with_candidate
+
+    gates = [
+        prefix + with_candidate(f"gate[{gate}]", candidate, settings.several_candidates)
+        for candidate in settings.candidates
+        for gate in GATE_NAMES
+    ]
+    unknown = [arg for arg in named if arg not in gates]
+    if unknown:
+        raise pytest.UsageError(
+            f"{unknown[0]} is not a session gate of this run; its gates are: {', '.join(gates)}"
+        )
+    rest = [arg for arg in config.args if str(arg) not in named]
+    config.stash[NAMED_GATES_KEY] = NamedGates(frozenset(named), only=not rest)
+    config.args = rest or _default_args(config)
+
+
+def _default_args(config: pytest.Config) -> list[str]:
+    """What pytest collects from when given no argument: `testpaths` from the rootdir (their
+    matches), else the invocation folder."""
+    invocation = config.invocation_params.dir
+    if invocation == config.rootpath:
+        found = [
+            match
+            for pattern in config.getini("testpaths")
+            for match in sorted(glob.iglob(pattern, recursive=True))
+        ]
+        if found:
+            return found
+    return [str(invocation)]
 
 
 def _load_project(rootdir: Path) -> ProjectConfig | None:
@@ -383,6 +440,13 @@ class ResultCollector:
         from pytest_llmgate.items import session_gate_items
 
         items.extend(session_gate_items(session))
+        named = session.config.stash.get(NAMED_GATES_KEY, None)
+        if named is not None and named.only:
+            # `pytest "llmgate::gate[cost]"` alone: that gate is what was asked for.
+            dropped = [item for item in items if item.nodeid not in named.node_ids]
+            if dropped:
+                session.config.hook.pytest_deselected(items=dropped)
+                items[:] = [item for item in items if item.nodeid in named.node_ids]
 
     def pytest_keyboard_interrupt(self) -> None:
         self.interrupted = True

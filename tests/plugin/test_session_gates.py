@@ -181,6 +181,68 @@ def test_a_case_selected_by_id_does_not_pull_in_the_session_gates(
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["alone", "n2"])
+def test_a_session_gate_named_by_its_id_runs_alone_and_judges_every_case(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator, xdist: tuple[str, ...]
+) -> None:
+    make_suite(pytester, openai_server)
+    result = replay(pytester, "llmgate::gate[cost]", *xdist)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    # the five cases deselected (xdist's controller does not count what its workers deselect)
+    result.assert_outcomes(failed=1, deselected=0 if xdist else 5)
+    # the same verdict, on the same five cases, as when the whole suite runs
+    result.stdout.fnmatch_lines(
+        ["gate?cost? failed: cost per successful task *", "  gpt-4o: total *, 5/5 cases passed, *"]
+    )
+    two = replay(pytester, "llmgate::gate[quality]", "llmgate::gate[tokens]", *xdist)
+    assert two.ret == pytest.ExitCode.OK, two.stdout.str()
+    two.assert_outcomes(passed=2, deselected=0 if xdist else 5)
+
+
+def test_a_session_gate_named_beside_a_file_runs_with_that_files_cases_and_no_other_gate(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    make_suite(pytester, openai_server)
+    result = replay(pytester, "llm_b.yaml", "llmgate::gate[cost]")
+    result.assert_outcomes(passed=2, failed=1)  # b1, b2 and that one gate, of the five
+    # A gate judges its whole scope whatever was selected: the run's five cases.
+    result.stdout.fnmatch_lines(["  gpt-4o: total *, 5/5 cases passed, *"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("llmgate::gate[speed]",),
+            "llmgate::gate[speed] is not a session gate of this run; its gates are: "
+            "llmgate::gate[quality], llmgate::gate[cost], llmgate::gate[latency], ",
+        ),
+        (
+            ("llmgate::gate[cost]", "--llm-gate-scope=file"),
+            "llmgate::gate[cost] names a session gate, but the "
+            "gate scope is file: name a case file's gate instead (pytest llm_invoices.yaml::gate[cost])",
+        ),
+    ],
+)
+def test_a_named_session_gate_that_is_none_is_a_usage_error(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    pytester.makefile(".yaml", llm_a=case_file("a", "a1"))
+    result = replay(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_a_named_session_gate_needs_a_candidate(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", llm_a=case_file("a", "a1"))
+    result = pytester.runpytest("llmgate::gate[cost]")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "llmgate::gate[cost] names a session gate: gates compare a candidate, add --llm-candidate=MODEL"
+        in result.stderr.str()
+    )
+
+
 def test_llm_marker_selects_every_case_and_gate_and_tags_are_listed_as_markers(
     pytester: pytest.Pytester, openai_server: OpenAISimulator
 ) -> None:
