@@ -118,7 +118,8 @@ def _take_named_gates(config: pytest.Config, settings: Settings, project: Projec
     and selects them; named alone, they are all that runs (each gate runs the cases it judges).
     A name that is no gate of this run fails here, before any model is called."""
     prefix = f"{SESSION_GATES}::"
-    named = [str(arg) for arg in config.args if str(arg).startswith(prefix)]
+    taken = {str(arg): str(arg).removeprefix("./") for arg in config.args}  # `./llmgate::...` too
+    named = [name for name in taken.values() if name.startswith(prefix)]
     if not named:
         return
     scope = settings.gate_scope or (project.gate_scope if project is not None else None) or "session"
@@ -144,21 +145,21 @@ def _take_named_gates(config: pytest.Config, settings: Settings, project: Projec
         raise pytest.UsageError(
             f"{unknown[0]} is not a session gate of this run; its gates are: {', '.join(gates)}"
         )
-    rest = [arg for arg in config.args if str(arg) not in named]
+    rest = [arg for arg in config.args if taken[str(arg)] not in named]
     config.stash[NAMED_GATES_KEY] = NamedGates(frozenset(named), only=not rest)
     config.args = rest or _default_args(config)
 
 
 def _default_args(config: pytest.Config) -> list[str]:
-    """What pytest collects from when given no argument: `testpaths` from the rootdir (their
-    matches), else the invocation folder."""
+    """What pytest collects from when given no argument (as its `Config._decide_args` does):
+    `testpaths` from the rootdir (their matches; as module names under --pyargs), else the
+    invocation folder."""
     invocation = config.invocation_params.dir
     if invocation == config.rootpath:
-        found = [
-            match
-            for pattern in config.getini("testpaths")
-            for match in sorted(glob.iglob(pattern, recursive=True))
-        ]
+        testpaths = [str(path) for path in config.getini("testpaths")]
+        if config.option.pyargs and testpaths:
+            return testpaths
+        found = [match for pattern in testpaths for match in sorted(glob.iglob(pattern, recursive=True))]
         if found:
             return found
     return [str(invocation)]
@@ -435,17 +436,27 @@ class ResultCollector:
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         """The session's gates join the items before `-k`, `-m` and `--lf` select (tryfirst);
         the module's hook (trylast) then puts every gate after the cases."""
-        if CASE_FILES_KEY not in session.config.stash:
-            return  # no case file: no session gate (`session_gate_items` would make none)
-        from pytest_llmgate.items import session_gate_items
+        config = session.config
+        if CASE_FILES_KEY in config.stash:  # else no session gate (`session_gate_items` makes none)
+            from pytest_llmgate.items import session_gate_items
 
-        items.extend(session_gate_items(session))
-        named = session.config.stash.get(NAMED_GATES_KEY, None)
-        if named is not None and named.only:
+            items.extend(session_gate_items(session))
+        named = config.stash.get(NAMED_GATES_KEY, None)
+        if named is None:
+            return
+        missing = named.node_ids - {item.nodeid for item in items}
+        if missing:
+            # A named gate that was not made would be a silent pass (or "no tests ran").
+            if self.worker:  # the controller says so (`pytest_xdist_node_collection_finished`)
+                config.hook.pytest_deselected(items=list(items))
+                items[:] = []
+                return
+            raise pytest.UsageError(self._no_gate(min(missing)))
+        if named.only:
             # `pytest "llmgate::gate[cost]"` alone: that gate is what was asked for.
             dropped = [item for item in items if item.nodeid not in named.node_ids]
             if dropped:
-                session.config.hook.pytest_deselected(items=dropped)
+                config.hook.pytest_deselected(items=dropped)
                 items[:] = [item for item in items if item.nodeid in named.node_ids]
 
     def pytest_keyboard_interrupt(self) -> None:
@@ -502,8 +513,18 @@ class ResultCollector:
             _freeze_at_exit()
 
     @pytest.hookimpl(optionalhook=True)
+    def _no_gate(self, nodeid: str) -> str:
+        return (
+            f"{nodeid}: no case file ({', '.join(self.settings.file_patterns)}) was collected from "
+            f"{', '.join(str(arg) for arg in self.config.args)}, so there is no session gate to run; "
+            "run it from the folder holding the case files, or name them"
+        )
+
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """xdist controller: it collects nothing itself, so it learns the items from the workers."""
+        named = self.config.stash.get(NAMED_GATES_KEY, None)
+        if named is not None and not named.node_ids <= set(ids):
+            pytest.exit(self._no_gate(min(named.node_ids - set(ids))), returncode=pytest.ExitCode.USAGE_ERROR)
         known = set(self.planned)
         patterns = self.settings.file_patterns
         for nodeid in ids:  # only case files' items: the session may hold ordinary tests too

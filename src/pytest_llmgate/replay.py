@@ -43,7 +43,7 @@ from pytest_llmgate.cassettes import (
 from pytest_llmgate.model.adapters import adapter_for
 from pytest_llmgate.model.targets import Target
 from pytest_llmgate.model.wire import operation_of, request_body
-from pytest_llmgate.ratelimits import read_rate_limit
+from pytest_llmgate.ratelimits import RateLimit, read_rate_limit
 from pytest_llmgate.reply import Reply
 from pytest_llmgate.resilience import CallError, CallStats, RetryPolicy
 from pytest_llmgate.response import ApiError, ResponseError
@@ -58,6 +58,7 @@ class _Interaction:
     status: int
     headers: dict[str, str]
     content: bytes
+    rate_limit: RateLimit | None = None  # read from the headers as recorded (ratelimits.py)
 
 
 @dataclass
@@ -139,11 +140,13 @@ def _interaction(item: Mapping[str, Any]) -> _Interaction:
     content = response.get("body", {}).get("string", b"")
     if isinstance(content, str):
         content = content.encode("utf-8")
+    recorded = response.get("headers") or {}
     headers = {
         str(name).lower(): str(value[0] if isinstance(value, list) and value else value)
-        for name, value in (response.get("headers") or {}).items()
+        for name, value in recorded.items()
     }
     return _Interaction(
+        rate_limit=read_rate_limit(recorded.items()),
         method=str(request["method"]).upper(),
         path=urlsplit(str(request["uri"])).path,
         body=parsed,
@@ -209,7 +212,7 @@ class ReplayClient:
                     latency,
                     replayed=True,
                     ttft_ms=None if ttft is None else _float(ttft),
-                    rate_limit=read_rate_limit(interaction.headers.items()),
+                    rate_limit=interaction.rate_limit,
                 )
             )
             content_type = interaction.headers.get("content-type")

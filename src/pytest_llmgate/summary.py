@@ -98,10 +98,11 @@ def write_summary(collector: ResultCollector, terminalreporter: Any, config: pyt
         terminalreporter.write_line(scrub(line))
 
 
-def report_inputs(state: LlmSession) -> dict[str, Any]:
+def report_inputs(state: LlmSession, workers: int = 1) -> dict[str, Any]:
     """What the summary and the reports take besides the results: gate settings, the
     production timeout and concurrency (llmgate.yaml), the run's concurrency and the earlier run
-    (--llm-compare-report)."""
+    (--llm-compare-report). The run's concurrency is --llm-concurrency in each of `workers`
+    processes (xdist's -n)."""
     from pytest_llmgate.items import resolve_gate
     from pytest_llmgate.report.since import load_previous
 
@@ -110,7 +111,7 @@ def report_inputs(state: LlmSession) -> dict[str, Any]:
         "settings": resolve_gate(state),
         "production_timeout_s": state.project.production_timeout_s,
         "production_concurrency": state.project.production_concurrency,
-        "run_concurrency": state.settings.concurrency,
+        "run_concurrency": state.settings.concurrency * workers,
         "previous": None if path is None else load_previous(path),
     }
 
@@ -126,8 +127,16 @@ def build_run_report(collector: ResultCollector) -> Any:
         state.gate_checks,
         candidate=", ".join(state.settings.candidates) or None,
         not_run=collector.not_run(),
-        **report_inputs(state),
+        # Live, each xdist worker keeps --llm-concurrency calls in flight; a replay makes none,
+        # and its report must not depend on how it was spread over workers.
+        **report_inputs(state, _xdist_workers(collector.config) if state.live else 1),
     )
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    """The xdist workers of this run (`-n`; xdist turns `auto` into a number), else 1."""
+    workers = getattr(config.option, "numprocesses", None)
+    return workers if isinstance(workers, int) and workers > 0 else 1
 
 
 def write_reports(collector: ResultCollector, report: Any = None) -> list[str]:

@@ -38,9 +38,13 @@ LIMITS = {
 NO_GATES = ("-m", "not llm_gate")  # the candidate costs more: its cost gate is not this test's business
 
 
-def _replay(pytester: pytest.Pytester) -> pytest.RunResult:
+def _replay(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
-        *NO_GATES, "--llm-candidate=gpt-5.5", f"--llm-base-url={DEAD_BASE_URL}", "--llm-report=run.json"
+        *NO_GATES,
+        "--llm-candidate=gpt-5.5",
+        f"--llm-base-url={DEAD_BASE_URL}",
+        "--llm-report=run.json",
+        *args,
     )
 
 
@@ -49,10 +53,18 @@ def _record(pytester: pytest.Pytester, server: OpenAISimulator) -> None:
     server.add_rule(model="gpt-5.5", content="ok", headers=LIMITS, latency_ms=100)
     server.add_rule(model="gpt-4o", content="ok", latency_ms=100)
     result = pytester.runpytest(
-        *NO_GATES, "--llm-candidate=gpt-5.5", "--llm-record-mode=once", f"--llm-base-url={server.base_url}"
+        *NO_GATES,
+        "--llm-candidate=gpt-5.5",
+        "--llm-record-mode=once",
+        f"--llm-base-url={server.base_url}",
+        "--llm-report=recorded.json",
+        "-n",
+        "2",
     )
     assert result.ret == 0, result.stdout.str()
     server.stop()
+    # live, each of the two xdist workers kept --llm-concurrency (8) calls in flight
+    assert json.loads((pytester.path / "recorded.json").read_text())["concurrency"] == 16
 
 
 def test_recorded_rate_limits_are_held_against_the_concurrency_on_replay(
@@ -78,9 +90,7 @@ def test_recorded_rate_limits_are_held_against_the_concurrency_on_replay(
         assert case["baseline"]["samples"][0]["rate_limit"] is None
     item = {item["name"]: item for item in data["checklist"]}["retry-storms"]
     assert item["status"] == "fail"
-    assert (
-        "at concurrency 8 (this run's --llm-concurrency): gpt-5.5: limits 1,000 requests/min" in item["value"]
-    )
+    assert "at concurrency 8 (this run's): gpt-5.5: limits 1,000 requests/min" in item["value"]
     assert item["action"].startswith("gpt-5.5 would exceed its requests limit: run at most ")
     # the terminal's line for it, wrapped at its width
     terminal = " ".join(result.stdout.str().split())
@@ -89,6 +99,11 @@ def test_recorded_rate_limits_are_held_against_the_concurrency_on_replay(
         in terminal
     )
     assert "gpt-5.5: limits 1,000 requests/min, 2,000,000 tokens/min; concurrency 8 asks about" in terminal
+
+    # A replay makes no call: spread over xdist workers, it says the same.
+    _replay(pytester, "-n", "2")
+    data = json.loads((pytester.path / "run.json").read_text())
+    assert data["concurrency"] == 8
 
     # Production keeps one call in flight: within the limit.
     pytester.makefile(".yaml", llmgate="production: {concurrency: 1}\n")

@@ -233,6 +233,25 @@ def test_a_named_session_gate_that_is_none_is_a_usage_error(
     assert message in result.stderr.str()
 
 
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["alone", "n2"])
+def test_a_named_session_gate_with_no_case_file_to_judge_is_an_error_not_a_pass(
+    pytester: pytest.Pytester, xdist: tuple[str, ...]
+) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = replay(pytester, "llmgate::gate[cost]", *xdist)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    said = " ".join((result.stdout.str() + result.stderr.str()).split())
+    assert "llmgate::gate[cost]: no case file (llm_*.yaml, llm_*.yml) was collected from " in said
+
+
+def test_a_named_session_gate_may_be_written_with_a_leading_dot_slash(
+    pytester: pytest.Pytester, openai_server: OpenAISimulator
+) -> None:
+    make_suite(pytester, openai_server)
+    result = replay(pytester, "./llmgate::gate[cost]")
+    result.assert_outcomes(failed=1, deselected=5)
+
+
 def test_a_named_session_gate_needs_a_candidate(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", llm_a=case_file("a", "a1"))
     result = pytester.runpytest("llmgate::gate[cost]")

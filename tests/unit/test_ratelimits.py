@@ -61,7 +61,7 @@ def test_azure_sends_only_what_is_left() -> None:
     assert limit.headroom is None  # no limit to take a share of
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf", "1e400", "1.5", "", "10" * 20])
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf", "1e400", "1.5", "", "10" * 20, "1_000", "٣"])
 def test_a_corrupt_value_is_ignored_not_an_error(value: str) -> None:
     assert read_rate_limit([("x-ratelimit-limit-requests", value)]) is None
     kept = read_rate_limit([("x-ratelimit-limit-requests", value), ("x-ratelimit-limit-tokens", "100")])
@@ -84,7 +84,7 @@ def test_demand_at_a_concurrency_against_the_tightest_limit() -> None:
     found = exposure(
         "gpt-5.5",
         [RateLimit(500, 2_000_000, 499, 1_999_000), RateLimit(800, 30_000_000, 700, 29_000_000)],
-        [400.0, 600.0],
+        [(400.0, 1), (600.0, 1)],
         [900, 1100],
         concurrency=8,
     )
@@ -100,35 +100,49 @@ def test_demand_at_a_concurrency_against_the_tightest_limit() -> None:
 
 
 def test_both_limits_exceeded_the_tighter_ratio_decides() -> None:
-    found = exposure("m", [RateLimit(500, 100_000)], [500.0], [1000], concurrency=8)
+    found = exposure("m", [RateLimit(500, 100_000)], [(500.0, 1)], [1000], concurrency=8)
     assert found is not None
     assert found.over == ("requests", "tokens")
-    # 960 rpm vs 500 (ratio 0.52); 960,000 tpm vs 100,000 (ratio 0.104): 8 * 0.104 = 0.83 -> 1
-    assert found.fitting_concurrency() == 1
+    # 960 rpm vs 500 (ratio 0.52); 960,000 tpm vs 100,000 (ratio 0.104): 8 * 0.104 = 0.83 -> 0:
+    # not even one call in flight fits
+    assert found.fitting_concurrency() == 0
 
 
 def test_within_limits_nothing_is_over_and_no_concurrency_is_suggested() -> None:
-    found = exposure("m", [RateLimit(10_000, 10_000_000, 9_000, 9_000_000)], [500.0], [1000], concurrency=8)
+    found = exposure(
+        "m", [RateLimit(10_000, 10_000_000, 9_000, 9_000_000)], [(500.0, 1)], [1000], concurrency=8
+    )
     assert found is not None
     assert found.over == ()
     assert found.fitting_concurrency() is None
     assert not found.low_headroom
 
 
-def test_low_headroom_is_flagged_below_ten_percent() -> None:
-    found = exposure("m", [RateLimit(1000, None, 50, None)], [500.0], [], concurrency=1)
+def test_low_headroom_is_flagged_when_even_the_least_loaded_answer_had_under_ten_percent() -> None:
+    # the recording's own calls use up the limit as it goes: the best moment counts
+    spent_by_the_run = exposure(
+        "m",
+        [RateLimit(1000, None, 900, None), RateLimit(1000, None, 20, None)],
+        [(500.0, 1)],
+        [],
+        concurrency=1,
+    )
+    assert spent_by_the_run is not None
+    assert not spent_by_the_run.low_headroom
+    assert spent_by_the_run.headroom == pytest.approx(0.9)
+    found = exposure("m", [RateLimit(1000, None, 50, None)], [(500.0, 1)], [], concurrency=1)
     assert found is not None
     assert found.low_headroom
     assert found.headroom == pytest.approx(0.05)
 
 
 def test_no_rate_limit_no_exposure_and_no_latency_no_demand() -> None:
-    assert exposure("m", [], [500.0], [100], concurrency=8) is None
+    assert exposure("m", [], [(500.0, 1)], [100], concurrency=8) is None
     found = exposure("m", [RateLimit(60)], [], [], concurrency=8)
     assert found is not None
     assert found.demand_requests is None
     assert found.over == ()
-    unknown = exposure("m", [RateLimit(60)], [500.0], [], concurrency=0)
+    unknown = exposure("m", [RateLimit(60)], [(500.0, 1)], [], concurrency=0)
     assert unknown is not None
     assert unknown.demand_requests is None
 
@@ -181,3 +195,42 @@ def test_every_recorded_limit_in_the_shared_corpus_is_read_as_its_header_says() 
         assert limit.remaining_requests == int(by_name["x-ratelimit-remaining-requests"]), path.name
     assert numbers >= 50, numbers  # 58 in the corpus
     assert redacted >= 1, redacted  # 11
+
+
+def test_retries_count_as_requests() -> None:
+    # two calls of 500 ms each, one of them retried once: 3 requests in 1 s of calls in flight
+    found = exposure("m", [RateLimit(100)], [(500.0, 1), (500.0, 2)], [1000, 1000], concurrency=1)
+    assert found is not None
+    assert found.demand_requests == pytest.approx(180.0)
+    assert found.demand_tokens == pytest.approx(120_000.0)  # 120 calls a minute, 1,000 tokens each
+
+
+def test_a_header_sent_twice_is_read_by_neither_a_recording_nor_its_replay() -> None:
+    # the live client joins them ("100, 200"); a cassette keeps the values, or the names, apart
+    assert read_rate_limit([("x-ratelimit-limit-requests", "100, 200")]) is None
+    assert read_rate_limit([("x-ratelimit-limit-requests", ["100", "200"])]) is None
+    assert (
+        read_rate_limit([("X-RateLimit-Limit-Requests", ["100"]), ("x-ratelimit-limit-requests", ["200"])])
+        is None
+    )
+
+
+def test_a_proxys_own_limits_and_its_providers_are_never_mixed() -> None:
+    both = read_rate_limit(
+        [
+            ("llm_provider-x-ratelimit-limit-requests", "10000"),
+            ("x-ratelimit-limit-requests", "100"),
+            ("llm_provider-x-ratelimit-remaining-requests", "9999"),
+            ("x-ratelimit-remaining-requests", "5"),
+        ]
+    )
+    assert both == RateLimit(requests_per_minute=100, remaining_requests=5)
+    only_provider = read_rate_limit([("llm_provider-x-ratelimit-limit-requests", "10000")])
+    assert only_provider == RateLimit(requests_per_minute=10000)
+
+
+def test_mistral_requests_per_minute_are_read_too() -> None:
+    limit = read_rate_limit(
+        [("x-ratelimit-limit-req-minute", "120"), ("x-ratelimit-remaining-req-minute", "119")]
+    )
+    assert limit == RateLimit(requests_per_minute=120, remaining_requests=119)

@@ -407,8 +407,22 @@ def test_a_failing_field_is_marked_on_its_line_of_the_reply() -> None:
         '<span class="judged-at">✗ fields: currency: expected &#x27;EUR&#x27;, missing '
         "(not in the reply)</span>"
     )
-    # the baseline's reply, which passed, is shown as it came
+    # the baseline's reply, which passed, is shown as it came; the candidate's text one click away
     assert text.count('<pre class="reply judged-json">') == 1
+    assert '<details class="as-sent"><summary>the reply as it came</summary><pre class="reply">' in text
+    assert "```json" in text
+
+
+def test_a_field_too_deep_to_lay_out_or_indexed_as_00_is_still_placed() -> None:
+    deep: object = {"x": 1}
+    for _ in range(70):
+        deep = {"a": deep}
+    result = _json_case(json.dumps(deep), {"type": "fields", "value": {"a." * 70 + "x": 2}})
+    text = render_html(build_report([result], {}))
+    assert "expected 2, got 1 (deeper than this layout goes)</span>" in text
+    listed = _json_case('{"items": [{"q": 2}]}', {"type": "fields", "value": {"items.00.q": 3}})
+    text = render_html(build_report([listed], {}))
+    assert '<span class="judged-at">  ✗ fields: items.00.q: expected 3, got 2</span>' in text
 
 
 def test_a_reply_that_is_not_json_or_a_check_that_says_nowhere_is_shown_as_it_came() -> None:

@@ -376,9 +376,9 @@ def test_retry_storms_holds_the_concurrency_against_the_recorded_rate_limits() -
     item = {item.name: item for item in checklist(report)}["retry-storms"]
     assert item.status == "fail"
     assert item.value == (
-        "0 retries and 0 rate-limited calls (429) in 22 calls; at concurrency 8 (this run's "
-        "--llm-concurrency): gpt-5.5: limits 500 requests/min, 1,000,000 tokens/min; concurrency 8 asks "
-        "about 532 requests/min and 59,129 tokens/min; 100% left at the lowest"
+        "0 retries and 0 rate-limited calls (429) in 22 calls; at concurrency 8 (this run's): gpt-5.5: "
+        "limits 500 requests/min, 1,000,000 tokens/min; concurrency 8 asks about 532 requests/min and "
+        "59,129 tokens/min; at best 100% of them left"
     )
     # floor(8 x 500 / 532.3) = 7 calls in flight fit
     assert item.action.startswith("gpt-5.5 would exceed its requests limit: run at most 7 calls at once")
@@ -396,15 +396,57 @@ def test_retry_storms_fails_when_the_account_was_nearly_spent_while_recording() 
     )
     item = {item.name: item for item in checklist(report)}["retry-storms"]
     assert item.status == "fail"
-    assert item.value.endswith("4% left at the lowest")
+    assert item.value.endswith("at best 4% of them left")
     assert item.action.startswith("gpt-5.5's account had under 10% of a limit left")
+
+
+def test_retry_storms_judges_the_candidate_not_the_baseline_it_replaces() -> None:
+    limited = []
+    for result in upgrade_suite():
+        samples = tuple(
+            dataclasses.replace(sample, rate_limit=RateLimit(10, None, 9, None))
+            for sample in result.baseline.samples
+        )
+        limited.append(
+            dataclasses.replace(result, baseline=dataclasses.replace(result.baseline, samples=samples))
+        )
+    report = dataclasses.replace(upgrade_report(limited), run_concurrency=8)
+    item = {item.name: item for item in checklist(report)}["retry-storms"]
+    assert item.status == "ok"
+    assert item.value.endswith("no rate-limit headers recorded for the candidate")
+
+
+def test_retry_storms_when_not_even_one_call_at_once_fits() -> None:
+    # one call in flight asks 66.5 requests a minute (60,000 / 901.8 ms) of a limit of 10
+    report = dataclasses.replace(
+        upgrade_report(_limited(RateLimit(10, None, 9, None))), production_concurrency=1
+    )
+    item = {item.name: item for item in checklist(report)}["retry-storms"]
+    assert item.status == "fail"
+    assert item.action == (
+        "gpt-5.5 would exceed its requests limit even with one call in flight: raise the account's "
+        "limits before switching"
+    )
+    # and at 2 in flight over a limit of 100 (133 asked), 1 call fits
+    report = dataclasses.replace(
+        upgrade_report(_limited(RateLimit(100, None, 99, None))), production_concurrency=2
+    )
+    item = {item.name: item for item in checklist(report)}["retry-storms"]
+    assert item.action.startswith("gpt-5.5 would exceed its requests limit: run at most 1 call at once ")
+
+
+def test_retry_storms_without_a_known_concurrency_says_so() -> None:
+    item = {item.name: item for item in checklist(upgrade_report(_limited(RateLimit(10))))}["retry-storms"]
+    assert item.status == "ok"
+    assert "; concurrency unknown: gpt-5.5: limits 10 requests/min" in item.value
 
 
 def test_retry_storms_says_when_no_rate_limit_was_recorded() -> None:
     item = {item.name: item for item in checklist(upgrade_report())}["retry-storms"]
     assert item.status == "ok"
-    assert (
-        item.value == "0 retries and 0 rate-limited calls (429) in 22 calls; no rate-limit headers recorded"
+    assert item.value == (
+        "0 retries and 0 rate-limited calls (429) in 22 calls; "
+        "no rate-limit headers recorded for the candidate"
     )
 
 

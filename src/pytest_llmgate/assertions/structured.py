@@ -633,6 +633,8 @@ def pointer_of(document: Any, path: str) -> str:
         if isinstance(node, dict) and path in node:
             parts.append(path)
             break
+        if isinstance(node, list) and head.isdigit():
+            head = str(int(head))  # `lookup` reads "01" as index 1
         parts.append(head)
         if isinstance(node, dict) and head in node:
             node = node[head]

@@ -322,12 +322,15 @@ def _retries(report: RunReport) -> ChecklistItem:
     value = f"{retries} retries and {limited} rate-limited calls (429) in {calls} calls"
     exposures = _exposures(report)
     if exposures:
-        source = "production" if report.production_concurrency else "this run's --llm-concurrency"
-        value += f"; at concurrency {report.concurrency} ({source}): " + "; ".join(
-            exposure.describe() for exposure in exposures
-        )
+        if report.production_concurrency:
+            at = f"at concurrency {report.production_concurrency} (production)"
+        elif report.run_concurrency:
+            at = f"at concurrency {report.run_concurrency} (this run's)"
+        else:
+            at = "concurrency unknown"
+        value += f"; {at}: " + "; ".join(exposure.describe() for exposure in exposures)
     else:
-        value += "; no rate-limit headers recorded"
+        value += "; no rate-limit headers recorded for the candidate"
     if limited or retries > max(1, calls // 20):
         return ChecklistItem(
             "retry-storms",
@@ -338,15 +341,26 @@ def _retries(report: RunReport) -> ChecklistItem:
         )
     for exposure in exposures:
         fitting = exposure.fitting_concurrency()
-        if fitting is not None:
+        over = " and ".join(exposure.over)
+        if fitting == 0:
             return ChecklistItem(
                 "retry-storms",
                 title,
                 FAIL,
                 value,
-                f"{exposure.model} would exceed its {' and '.join(exposure.over)} limit: run at most "
-                f"{fitting} calls at once (production: {{concurrency: {fitting}}} in llmgate.yaml to "
-                "check that) or raise the account's limits before switching",
+                f"{exposure.model} would exceed its {over} limit even with one call in flight: "
+                "raise the account's limits before switching",
+            )
+        if fitting is not None:
+            at_once = "1 call" if fitting == 1 else f"{fitting} calls"
+            return ChecklistItem(
+                "retry-storms",
+                title,
+                FAIL,
+                value,
+                f"{exposure.model} would exceed its {over} limit: run at most {at_once} at once "
+                f"(production: {{concurrency: {fitting}}} in llmgate.yaml to check that) or raise "
+                "the account's limits before switching",
             )
     for exposure in exposures:
         if exposure.low_headroom:
@@ -355,18 +369,20 @@ def _retries(report: RunReport) -> ChecklistItem:
                 title,
                 FAIL,
                 value,
-                f"{exposure.model}'s account had under {LOW_HEADROOM:.0%} of a limit left while this "
-                "run was recorded: raise its limits or spread the load before switching",
+                f"{exposure.model}'s account had under {LOW_HEADROOM:.0%} of a limit left at every "
+                "answer while this run was recorded: raise its limits or spread the load before "
+                "switching (or re-record at a quieter time if other traffic shares the account)",
             )
     return ChecklistItem("retry-storms", title, OK, value, "no action")
 
 
 def _exposures(report: RunReport) -> list[Exposure]:
-    """Each model's recorded rate limits against the checklist's concurrency (ratelimits.py)."""
+    """Each candidate's recorded rate limits against the checklist's concurrency (ratelimits.py):
+    the question is whether switching to it would hit them (the baseline serves today)."""
     samples: dict[str, list[Sample]] = {}
     for result in report.results:
-        for run in result.runs:
-            samples.setdefault(run.model, []).extend(run.samples)
+        if result.candidate is not None:
+            samples.setdefault(result.candidate.model, []).extend(result.candidate.samples)
     found = []
     for model, taken in samples.items():
         answered = [sample for sample in taken if sample.reply is not None]
@@ -374,13 +390,13 @@ def _exposures(report: RunReport) -> list[Exposure]:
         exposure = ratelimit_exposure(
             model,
             [sample.rate_limit for sample in taken if sample.rate_limit is not None],
-            [sample.latency_ms for sample in answered],
+            [(sample.latency_ms, sample.attempts) for sample in answered],
             [
                 usage.prompt_tokens + usage.completion_tokens
                 for usage in usages
                 if usage.prompt_tokens is not None and usage.completion_tokens is not None
             ],
-            report.concurrency or 0,
+            report.concurrency or 0,  # 0: unknown, no demand computed
         )
         if exposure is not None:
             found.append(exposure)

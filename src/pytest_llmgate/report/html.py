@@ -899,7 +899,8 @@ def _judged_json(text: str, assertions: Sequence[AssertionResult]) -> str | None
         else:
             lines.append(esc(line))
     lines.extend(
-        f'<span class="judged-at">✗ {esc("; ".join(messages))} (not in the reply)</span>'
+        f'<span class="judged-at">✗ {esc("; ".join(messages))} '
+        f"({'deeper than this layout goes' if _resolves(document, pointer) else 'not in the reply'})</span>"
         for pointer, messages in findings.items()
         if pointer not in marked
     )
@@ -907,6 +908,20 @@ def _judged_json(text: str, assertions: Sequence[AssertionResult]) -> str | None
         '<p class="muted">the reply as JSON, a field a line; ✗ marks what a failed assertion judged there</p>'
         f'<pre class="reply judged-json">{chr(10).join(lines)}</pre>'
     )
+
+
+def _resolves(document: object, pointer: str) -> bool:
+    """Whether the JSON Pointer names a value of `document`."""
+    node = document
+    for part in pointer.split("/")[1:]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return False
+    return True
 
 
 _JSON_LAYOUT_DEPTH = 64  # deeper than this, a value is shown on one line (no field is marked in it)
@@ -968,10 +983,16 @@ def _sample(
         judged = _judged_json(reply.text, sample.assertions) if reply.text else None
         if judged is not None:
             out.append(judged)
-        elif reply.text:
+        if reply.text:
             other = counterpart.reply.text if counterpart is not None and counterpart.reply else None
             shown = esc(reply.text) if not other else word_diff(other, reply.text, diff_tag, diffs)
-            out.append(f'<pre class="reply">{shown}</pre>')
+            if judged is None:
+                out.append(f'<pre class="reply">{shown}</pre>')
+            else:  # the text itself stays one click away, diffed, and searchable
+                out.append(
+                    '<details class="as-sent"><summary>the reply as it came</summary>'
+                    f'<pre class="reply">{shown}</pre></details>'
+                )
         if reply.refusal:
             out.append(f'<pre class="reply">refusal: {esc(reply.refusal)}</pre>')
         for call in reply.tool_calls:

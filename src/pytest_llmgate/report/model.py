@@ -103,7 +103,7 @@ class RunReport:
     judge: JudgeSummary | None = None  # the llm-rubric judge's calls and cost; None without any
     production_timeout_s: float | None = None  # llmgate.yaml `production: {timeout_s}`
     production_concurrency: int | None = None  # llmgate.yaml `production: {concurrency}`
-    run_concurrency: int | None = None  # the run's --llm-concurrency
+    run_concurrency: int | None = None  # the run's --llm-concurrency, times its xdist workers
 
     @property
     def concurrency(self) -> int | None:
