@@ -512,7 +512,6 @@ class ResultCollector:
             gc.unfreeze()
             _freeze_at_exit()
 
-    @pytest.hookimpl(optionalhook=True)
     def _no_gate(self, nodeid: str) -> str:
         return (
             f"{nodeid}: no case file ({', '.join(self.settings.file_patterns)}) was collected from "
@@ -520,6 +519,7 @@ class ResultCollector:
             "run it from the folder holding the case files, or name them"
         )
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """xdist controller: it collects nothing itself, so it learns the items from the workers."""
         named = self.config.stash.get(NAMED_GATES_KEY, None)

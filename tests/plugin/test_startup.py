@@ -65,6 +65,18 @@ def test_a_session_without_case_files_imports_nothing_heavy(pytester: pytest.Pyt
     assert modules & HEAVY == set()
 
 
+def test_the_plugin_works_without_pytest_xdist(pytester: pytest.Pytester) -> None:
+    """pytest-xdist is not a dependency: its hooks are optional (an unknown one is a plugin error)."""
+    pytester.makefile(".yaml", llm_suite=SUITE)
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:xdist", "-p", "no:cacheprovider", f"--llm-base-url={DEAD_BASE_URL}"
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the three cases have no recording
+    result.assert_outcomes(passed=1, failed=3)
+
+
 def test_a_session_without_case_files_still_scrubs_secrets_from_logs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
