@@ -546,11 +546,6 @@ def session_gate_items(session: pytest.Session) -> list[GateItem]:
         return []
     gate_settings = resolve_gate(state)
     several = settings.several_candidates
-    gates = [
-        (candidate, gate, with_candidate(f"gate[{gate}]", candidate, several))
-        for candidate in settings.candidates
-        for gate in GATE_NAMES
-    ]
     return [
         GateItem.from_parent(
             session,
@@ -561,8 +556,19 @@ def session_gate_items(session: pytest.Session) -> list[GateItem]:
             candidate=candidate if several else None,
             scope="session",
         )
-        for candidate, gate, name in gates
+        for candidate, gate, name in session_gates(settings)
         if named is None or f"{SESSION_GATES}::{name}" in named.node_ids
+    ]
+
+
+def session_gates(settings: Settings) -> list[tuple[str, str, str]]:
+    """(candidate, gate, item name) of each session gate the run has: `gate[cost]`, or
+    `gate[cost][o4-mini]` with several candidates (its node id is `llmgate::` and the name)."""
+    several = settings.several_candidates
+    return [
+        (candidate, gate, with_candidate(f"gate[{gate}]", candidate, several))
+        for candidate in settings.candidates
+        for gate in GATE_NAMES
     ]
 
 

@@ -132,14 +132,9 @@ def _take_named_gates(config: pytest.Config, settings: Settings, project: Projec
         raise pytest.UsageError(
             f"{named[0]} names a session gate: gates compare a candidate, add --llm-candidate=MODEL"
         )
-    from pytest_llmgate.gate import GATE_NAMES
-    from pytest_llmgate.items import with_candidate
+    from pytest_llmgate.items import session_gates
 
-    gates = [
-        prefix + with_candidate(f"gate[{gate}]", candidate, settings.several_candidates)
-        for candidate in settings.candidates
-        for gate in GATE_NAMES
-    ]
+    gates = [prefix + name for _, _, name in session_gates(settings)]
     unknown = [arg for arg in named if arg not in gates]
     if unknown:
         raise pytest.UsageError(

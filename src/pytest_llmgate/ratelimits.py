@@ -141,14 +141,19 @@ class Exposure:
     demand_tokens: float | None  # tokens a minute at that rate, from the mean tokens per call
 
     @property
+    def _demands(self) -> tuple[tuple[str, float | None, int | None], ...]:
+        """(what, demand a minute, limit a minute) for requests and tokens."""
+        return (
+            ("requests", self.demand_requests, self.requests_per_minute),
+            ("tokens", self.demand_tokens, self.tokens_per_minute),
+        )
+
+    @property
     def over(self) -> tuple[str, ...]:
         """The limits the demand exceeds: "requests", "tokens"."""
         return tuple(
             name
-            for name, demand, limit in (
-                ("requests", self.demand_requests, self.requests_per_minute),
-                ("tokens", self.demand_tokens, self.tokens_per_minute),
-            )
+            for name, demand, limit in self._demands
             if demand is not None and limit is not None and demand > limit
         )
 
@@ -161,28 +166,13 @@ class Exposure:
         in flight exceeds one; None when nothing is over (or the demand is unknown)."""
         if not self.over or not self.concurrency:
             return None
-        ratios = [
-            limit / demand
-            for demand, limit in (
-                (self.demand_requests, self.requests_per_minute),
-                (self.demand_tokens, self.tokens_per_minute),
-            )
-            if demand and limit is not None
-        ]
+        ratios = [limit / demand for _, demand, limit in self._demands if demand and limit is not None]
         return math.floor(self.concurrency * min(ratios)) if ratios else None
 
     def describe(self) -> str:
-        limits = ", ".join(
-            f"{limit:,} {unit}/min"
-            for limit, unit in ((self.requests_per_minute, "requests"), (self.tokens_per_minute, "tokens"))
-            if limit is not None
-        )
+        limits = ", ".join(f"{limit:,} {unit}/min" for unit, _, limit in self._demands if limit is not None)
         text = f"{self.model}: limits {limits or 'not stated'}"
-        demands = [
-            f"{demand:,.0f} {unit}/min"
-            for demand, unit in ((self.demand_requests, "requests"), (self.demand_tokens, "tokens"))
-            if demand is not None
-        ]
+        demands = [f"{demand:,.0f} {unit}/min" for unit, demand, _ in self._demands if demand is not None]
         if demands:
             text += f"; concurrency {self.concurrency} asks about {' and '.join(demands)}"
         if self.headroom is not None:
